@@ -1,0 +1,114 @@
+"""Value types shared by every layer: the internal request, targets, and what adapters return.
+
+The canonical internal request is the OpenAI Chat Completions body (a plain dict, parsed once):
+OpenAI-dialect traffic passes through untranslated, and other dialects translate to and from it
+at the edges (`seawall.server` for ingress, `seawall.providers` for targets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JSONDict = dict[str, Any]
+
+
+class Dialect(StrEnum):
+    """A wire format spoken by a client or an upstream."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+
+
+class Priority(StrEnum):
+    """Admission class of a request (`x-seawall-priority`)."""
+
+    INTERACTIVE = "interactive"
+    BATCH = "batch"
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """One client request, in canonical (OpenAI Chat Completions) form.
+
+    `body["model"]` is the client-facing model name; adapters substitute the target's model.
+    """
+
+    body: JSONDict
+    model: str
+    stream: bool = False
+    ingress: Dialect = Dialect.OPENAI
+    timeout_s: float | None = None
+    priority: Priority = Priority.INTERACTIVE
+    hedge_safe: bool = False
+
+    @property
+    def include_usage(self) -> bool:
+        opts = self.body.get("stream_options")
+        return bool(isinstance(opts, dict) and opts.get("include_usage"))
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One place a model can be served: a provider and the upstream model name there."""
+
+    provider: str
+    model: str
+    weight: float = 1.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptTimeouts:
+    """Time limits for one attempt, in seconds (`None`: no limit of that kind)."""
+
+    total: float | None = None
+    connect: float | None = 10.0
+    first_token: float | None = None
+    idle: float | None = None
+
+
+@dataclass(slots=True)
+class AttemptInfo:
+    """What an adapter observed during one attempt; the engine copies it into the trace."""
+
+    url: str = ""
+    request_body: bytes = b""
+    status: int | None = None
+    response_model: str | None = None
+    system_fingerprint: str | None = None
+    usage: JSONDict | None = None
+    ratelimit: dict[str, str] = field(default_factory=dict)
+    response_body: bytes | None = None
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole (non-streamed) answer in canonical form.
+
+    `raw` is the upstream's exact bytes when they are already a valid OpenAI answer, so an
+    OpenAI-dialect client gets them unchanged (no re-serialisation on the hot path).
+    """
+
+    body: JSONDict
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One streamed event in canonical form (an OpenAI `chat.completion.chunk`).
+
+    `raw` is the upstream's exact JSON bytes when they are already OpenAI-shaped.
+    `content` is true when the chunk carries something the client must see (text, tool-call
+    pieces, a refusal, a finish reason or usage): the first such chunk is the commit point,
+    after which an attempt can no longer be retried or fall back.
+    """
+
+    data: JSONDict
+    raw: bytes | None = None
+    content: bool = True

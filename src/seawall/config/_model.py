@@ -1,0 +1,151 @@
+"""The configuration schema: pydantic models in the shape of DESIGN.md's example.
+
+Validation happens once, at load time; nothing here is consulted per request except the frozen
+values the engine copies out. Every model forbids unknown keys so a typo fails loudly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ProviderKind = Literal["openai", "anthropic", "gemini", "simulated"]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderConfig(_Strict):
+    """One upstream provider: where it is, how to authenticate, how to pool connections."""
+
+    name: Name
+    kind: ProviderKind
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
+    # simulated only: which wire dialect the embedded simulator speaks, and its behaviour settings.
+    dialect: Literal["openai", "anthropic", "gemini"] = "openai"
+    simulate: dict[str, Any] = Field(default_factory=dict)
+    # anthropic only: Messages API requires max_tokens; used when the client omits it.
+    default_max_tokens: int = Field(default=4096, ge=1)
+    anthropic_version: str = "2023-06-01"
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> ProviderConfig:
+        if self.kind != "simulated" and self.base_url is None and self.kind == "openai":
+            raise ValueError("base_url is required for kind 'openai' (e.g. https://api.openai.com/v1)")
+        if self.kind != "simulated" and self.simulate:
+            raise ValueError("'simulate' settings apply only to kind 'simulated'")
+        return self
+
+
+class TargetConfig(_Strict):
+    """One entry of a model's fallback list."""
+
+    provider: Name
+    model: str = Field(min_length=1)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class ModelConfig(_Strict):
+    """A client-facing model name and the ordered targets that serve it."""
+
+    name: Name
+    targets: list[TargetConfig] = Field(min_length=1)
+    timeout_s: float = Field(default=120.0, gt=0, description="deadline for the whole request")
+    attempt_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="limit for one non-streamed attempt (default: what is left of the deadline)",
+    )
+    first_token_timeout_s: float | None = Field(default=30.0, gt=0)
+    idle_timeout_s: float | None = Field(default=30.0, gt=0)
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    admin_token: SecretStr | None = None  # when set, /admin/* requires `Authorization: Bearer <token>`
+
+
+class TracesConfig(_Strict):
+    """Where traces go. `store: none` disables recording (benchmarks only)."""
+
+    store: str = "sqlite:///./seawall-traces.db"
+    journal_dir: str | None = None
+    record_chunks: bool = True
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if value == "none" or value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            return value
+        raise ValueError("expected sqlite:///PATH, postgresql://..., or none")
+
+
+class RetryConfig(_Strict):
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_cap_s: float = Field(default=8.0, ge=0)
+
+
+class GatewayConfig(_Strict):
+    """The whole configuration file."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    providers: list[ProviderConfig] = Field(min_length=1)
+    models: list[ModelConfig] = Field(min_length=1)
+    traces: TracesConfig = Field(default_factory=TracesConfig)
+    state: str = "memory"
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        if value == "memory" or value.startswith(("redis://", "rediss://")):
+            return value
+        raise ValueError("expected 'memory' or redis://HOST:PORT/DB")
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        seen: set[str] = set()
+        for i, provider in enumerate(self.providers):
+            if provider.name in seen:
+                raise _PathError(("providers", i, "name"), f"duplicate provider name {provider.name!r}")
+            seen.add(provider.name)
+        names: set[str] = set()
+        for i, model in enumerate(self.models):
+            if model.name in names:
+                raise _PathError(("models", i, "name"), f"duplicate model name {model.name!r}")
+            names.add(model.name)
+            for j, target in enumerate(model.targets):
+                if target.provider not in seen:
+                    raise _PathError(
+                        ("models", i, "targets", j, "provider"),
+                        f"unknown provider {target.provider!r} (expected one of: {', '.join(sorted(seen))})",
+                    )
+        return self
+
+
+class _PathError(ValueError):
+    """A cross-reference error that knows the key path it belongs to."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path

@@ -1,0 +1,75 @@
+"""Pure routing decisions: which target comes next, and what the client is told when none is left.
+
+No I/O and no clock reads: the engine passes in what it knows (time now, per-target eligibility).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from seawall._types import Target
+from seawall.errors import ErrorClass, NoTargetAvailable, UpstreamError
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    """A client-facing model and how it is served (copied out of config once)."""
+
+    name: str
+    targets: tuple[Target, ...]
+    timeout_s: float
+    attempt_timeout_s: float | None
+    first_token_timeout_s: float | None
+    idle_timeout_s: float | None
+    max_attempts: int
+
+
+def next_target(
+    targets: Sequence[Target],
+    attempt: int,
+    eligible: Callable[[Target], bool],
+    failed_for_good: set[str],
+) -> Target | None:
+    """Walk the list in preference order, wrapping around: attempt n starts at target n mod len.
+
+    The first attempt tries the primary; later attempts fall back down the list before coming
+    back to a target that already failed. Ineligible targets (rate-limited, breaker open) and
+    targets that failed in a way a retry cannot fix are skipped.
+    """
+    n = len(targets)
+    for offset in range(n):
+        target = targets[(attempt + offset) % n]
+        if target.key in failed_for_good:
+            continue
+        if eligible(target):
+            return target
+    return None
+
+
+def exhausted_error(errors: Sequence[UpstreamError], skipped: Sequence[str], model: str) -> NoTargetAvailable:
+    """Summarise why no target answered, with the status a client can act on.
+
+    - every failure a timeout → 504
+    - only rate limits (ours) → 429 with the earliest Retry-After
+    - overload/unavailability → 503; anything else → 502
+    """
+    if not errors:
+        why = "; ".join(skipped) if skipped else "no eligible target"
+        return NoTargetAvailable(f"model {model!r}: no target available ({why})", status=503)
+    classes = {e.error_class for e in errors}
+    parts = [f"{e.message}" for e in errors[-3:]]
+    message = f"model {model!r}: all {len(errors)} attempt(s) failed; last: " + " | ".join(parts)
+    if skipped:
+        message += f" (skipped: {'; '.join(skipped)})"
+    if classes == {ErrorClass.TIMEOUT}:
+        return NoTargetAvailable(message, status=504, should_retry=False, last_error=errors[-1])
+    if classes == {ErrorClass.RATE_LIMITED}:
+        waits = [e.retry_after_s for e in errors if e.retry_after_s is not None]
+        return NoTargetAvailable(
+            message, status=429, retry_after_s=min(waits) if waits else None, last_error=errors[-1]
+        )
+    status = (
+        503 if classes <= {ErrorClass.OVERLOADED, ErrorClass.SERVER_ERROR, ErrorClass.RATE_LIMITED} else 502
+    )
+    return NoTargetAvailable(message, status=status, should_retry=False, last_error=errors[-1])

@@ -1,0 +1,236 @@
+"""Adapter for OpenAI and every OpenAI-compatible server (Azure-style, vLLM, Ollama `/v1`, Together, Groq…).
+
+Canonical requests are already OpenAI-shaped, so this adapter only swaps in the target's model
+name and forwards; answers are forwarded as the upstream's own bytes. Unknown request fields pass
+through untouched. Wire errors are classified here, once (`classify_openai_error`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Completion, Dialect, Target
+from seawall.errors import (
+    ContentFiltered,
+    ContextLengthExceeded,
+    ErrorClass,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamStreamCut,
+    UpstreamUnavailable,
+)
+from seawall.providers._http import (
+    SSEParser,
+    make_session,
+    parse_retry_after,
+    ratelimit_headers,
+    transport_error,
+)
+
+_RL_PREFIXES = ("x-ratelimit-",)
+
+
+def _error_fields(body: bytes) -> tuple[str, str | None, str | None]:
+    """(message, code, type) from an OpenAI-style error body, tolerating anything."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:300].decode("utf-8", "replace") or "(empty body)", None, None
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        code = err.get("code")
+        etype = err.get("type")
+        return (
+            str(err.get("message") or "(no message)"),
+            str(code) if code is not None else None,
+            str(etype) if etype is not None else None,
+        )
+    if isinstance(err, str):
+        return err, None, None
+    return str(data)[:300], None, None
+
+
+def classify_openai_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+    """Map one non-2xx OpenAI-style answer to Seawall's error tree."""
+    message, code, etype = _error_fields(body)
+    text = f"upstream {status}: {message}"
+    low = message.lower()
+    if status == 429:
+        if code == "insufficient_quota":
+            return UpstreamRejected(text, error_class=ErrorClass.AUTH, upstream_status=status, body=body)
+        return UpstreamRateLimited(text, upstream_status=status, retry_after_s=parse_retry_after(headers))
+    if status == 529 or etype == "overloaded_error":
+        return UpstreamUnavailable(
+            text,
+            error_class=ErrorClass.OVERLOADED,
+            upstream_status=status,
+            retry_after_s=parse_retry_after(headers),
+        )
+    if status >= 500 or status in (408, 409):
+        cls = ErrorClass.TIMEOUT if status in (408, 504) else ErrorClass.SERVER_ERROR
+        return UpstreamUnavailable(
+            text, error_class=cls, upstream_status=status, retry_after_s=parse_retry_after(headers)
+        )
+    if code == "context_length_exceeded" or "maximum context length" in low or "context length" in low:
+        return ContextLengthExceeded(text, upstream_status=status, body=body)
+    if code in ("content_filter", "content_policy_violation") or "content management policy" in low:
+        return ContentFiltered(text, upstream_status=status, body=body)
+    if status in (401, 403):
+        return UpstreamRejected(text, error_class=ErrorClass.AUTH, upstream_status=status, body=body)
+    if status == 404:
+        return UpstreamRejected(text, error_class=ErrorClass.NOT_FOUND, upstream_status=status, body=body)
+    return UpstreamRejected(text, upstream_status=status, body=body)
+
+
+def chunk_has_content(data: Mapping[str, Any]) -> bool:
+    """True if a chunk carries something beyond the opening role announcement."""
+    choices = data.get("choices")
+    if not choices:
+        return data.get("usage") is not None
+    for choice in choices:
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta") or {}
+        if (
+            delta.get("content")
+            or delta.get("tool_calls")
+            or delta.get("refusal")
+            or delta.get("function_call")
+        ):
+            return True
+    return False
+
+
+class OpenAIProvider:
+    """Speaks OpenAI Chat Completions to `base_url` (which ends in `/v1` or the server's equivalent)."""
+
+    dialect = Dialect.OPENAI
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_connections: int = 1000,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._max_connections = max_connections
+        self._connect_timeout_s = connect_timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = make_session(
+                max_connections=self._max_connections, connect_timeout_s=self._connect_timeout_s
+            )
+        return self._session
+
+    def _body(self, request: ChatRequest, target: Target, *, stream: bool) -> bytes:
+        body = dict(request.body)
+        body["model"] = target.model
+        if stream:
+            body["stream"] = True
+        else:
+            body.pop("stream", None)
+            body.pop("stream_options", None)
+        return orjson.dumps(body)
+
+    async def complete(
+        self, request: ChatRequest, target: Target, timeouts: AttemptTimeouts, info: AttemptInfo
+    ) -> Completion:
+        data = self._body(request, target, stream=False)
+        info.url, info.request_body = self._url, data
+        try:
+            async with self.session.post(self._url, data=data, headers=self._headers) as resp:
+                info.status = resp.status
+                raw = await resp.read()
+                info.ratelimit = ratelimit_headers(resp.headers, _RL_PREFIXES)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise transport_error(exc) from exc
+        info.response_body = raw
+        if resp.status >= 300:
+            raise classify_openai_error(resp.status, raw, resp.headers)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamBadResponse(
+                f"upstream sent invalid JSON: {exc}", upstream_status=resp.status
+            ) from None
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            raise UpstreamBadResponse("upstream answer has no 'choices' list", upstream_status=resp.status)
+        info.response_model = body.get("model")
+        info.system_fingerprint = body.get("system_fingerprint")
+        info.usage = body.get("usage")
+        return Completion(body, raw)
+
+    async def stream(
+        self, request: ChatRequest, target: Target, timeouts: AttemptTimeouts, info: AttemptInfo
+    ) -> AsyncIterator[Chunk]:
+        data = self._body(request, target, stream=True)
+        info.url, info.request_body = self._url, data
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle)
+        try:
+            async with self.session.post(
+                self._url, data=data, headers=self._headers, timeout=timeout
+            ) as resp:
+                info.status = resp.status
+                info.ratelimit = ratelimit_headers(resp.headers, _RL_PREFIXES)
+                if resp.status >= 300:
+                    raw = await resp.read()
+                    info.response_body = raw
+                    raise classify_openai_error(resp.status, raw, resp.headers)
+                parser = SSEParser()
+                async for piece in resp.content.iter_any():
+                    for _event, payload in parser.feed(piece):
+                        if payload == b"[DONE]":
+                            return
+                        try:
+                            chunk = orjson.loads(payload)
+                        except orjson.JSONDecodeError:
+                            raise UpstreamBadResponse(
+                                f"upstream sent a malformed stream event: {payload[:120]!r}"
+                            ) from None
+                        if not isinstance(chunk, dict):
+                            raise UpstreamBadResponse("upstream stream event is not a JSON object")
+                        if "error" in chunk:
+                            raise _stream_error(chunk["error"], payload)
+                        if info.response_model is None:
+                            info.response_model = chunk.get("model")
+                            info.system_fingerprint = chunk.get("system_fingerprint")
+                        if chunk.get("usage"):
+                            info.usage = chunk["usage"]
+                        yield Chunk(chunk, payload, chunk_has_content(chunk))
+        except (aiohttp.ClientError, OSError) as exc:
+            raise transport_error(exc, streaming=True) from exc
+        raise UpstreamStreamCut("upstream stream ended without [DONE]")
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _stream_error(err: Any, payload: bytes) -> UpstreamError:
+    """An in-stream `{"error": ...}` event (what OpenAI sends when a stream fails server-side)."""
+    message = str(err.get("message") if isinstance(err, dict) else err)
+    etype = err.get("type") if isinstance(err, dict) else None
+    if etype in ("overloaded_error", "server_error", "api_error", None):
+        cls = ErrorClass.OVERLOADED if etype == "overloaded_error" else ErrorClass.SERVER_ERROR
+        return UpstreamUnavailable(f"upstream stream error: {message}", error_class=cls, body=payload)
+    if etype in ("rate_limit_error", "rate_limit_exceeded"):
+        return UpstreamRateLimited(f"upstream stream error: {message}", body=payload)
+    return UpstreamRejected(f"upstream stream error: {message}", body=payload)

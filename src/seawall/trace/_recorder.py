@@ -1,0 +1,211 @@
+"""The trace recorder: durable before a response is delivered, yet off the hot path.
+
+`record()` runs on the event loop and does two cheap things: one `os.write` of the serialized
+record to an append-only journal segment (a process crash after that loses nothing: the kernel
+has the bytes), and a hand-off to the writer thread. The writer thread batches records into the
+store and deletes a journal segment once every record in it is committed. On start, segments
+left behind by a dead process are replayed into the store (inserts are idempotent by id).
+
+It must never block the event loop on the store, and never lose a record it accepted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from seawall.trace._store import TraceStore
+
+log = logging.getLogger("seawall.trace")
+
+SEGMENT_MAX_BYTES = 8 * 1024 * 1024
+BATCH_MAX = 512
+_ROTATE = object()
+_STOP = object()
+
+
+class TraceRecorder:
+    """Accepts finished records; see module docstring for the durability contract."""
+
+    def __init__(self, store: TraceStore | None, journal_dir: str | os.PathLike[str] | None = None) -> None:
+        self.store = store
+        self._dir = Path(journal_dir) if journal_dir is not None else None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._fd: int | None = None
+        self._segment: Path | None = None
+        self._seq = 0
+        self._size = 0
+        self.recorded = 0
+        self.written = 0
+        self.failed_batches = 0
+        self._idle = threading.Condition()
+        self._pending = 0
+        # After a failed store write, journal segments are kept (replayed on the next start).
+        self._keep_segments = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.store is not None
+
+    def start(self) -> int:
+        """Replay orphaned journal segments, open a new one, start the writer. Returns replayed count."""
+        if self.store is None:
+            return 0
+        replayed = 0
+        if self._dir is not None:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            replayed = self._recover()
+            self._open_segment()
+        self._thread = threading.Thread(target=self._run, name="seawall-trace-writer", daemon=True)
+        self._thread.start()
+        return replayed
+
+    # -- hot path ------------------------------------------------------------------------------
+    def record(self, record: dict[str, Any]) -> None:
+        if self.store is None:
+            return
+        if self._fd is not None:
+            line = orjson.dumps(record) + b"\n"
+            os.write(self._fd, line)
+            self._size += len(line)
+        with self._idle:
+            self._pending += 1
+        self._queue.put(record)
+        self.recorded += 1
+        if self._fd is not None and self._size >= SEGMENT_MAX_BYTES:
+            old = self._segment
+            self._open_segment()
+            self._queue.put((_ROTATE, old))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Block until every accepted record is in the store (tests, shutdown, CLI)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            if self._pending == 0 and not self._keep_segments and self._segment is not None:
+                with contextlib.suppress(OSError):
+                    self._segment.unlink()
+        if self.store is not None:
+            self.store.close()
+
+    # -- journal -------------------------------------------------------------------------------
+    def _open_segment(self) -> None:
+        assert self._dir is not None
+        if self._fd is not None:
+            os.close(self._fd)
+        self._seq += 1
+        self._segment = self._dir / f"seg-{os.getpid()}-{self._seq:06d}.jsonl"
+        self._fd = os.open(self._segment, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = 0
+
+    def _recover(self) -> int:
+        assert self._dir is not None
+        assert self.store is not None
+        return recover_journal(self.store, self._dir)
+
+    # -- writer thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        assert self.store is not None
+        while True:
+            item = self._queue.get()
+            batch: list[dict[str, Any]] = []
+            controls: list[Any] = []
+            stop = False
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, tuple) and item and item[0] is _ROTATE:
+                    controls.append(item[1])
+                else:
+                    batch.append(item)
+                if len(batch) >= BATCH_MAX:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                if self._write(batch):
+                    self.written += len(batch)
+                else:
+                    self.failed_batches += 1
+                    self._keep_segments = True
+                with self._idle:
+                    self._pending -= len(batch)
+                    self._idle.notify_all()
+            for segment in controls if not self._keep_segments else ():
+                with contextlib.suppress(OSError):
+                    segment.unlink()
+            if stop:
+                return
+
+    def _write(self, batch: list[dict[str, Any]]) -> bool:
+        assert self.store is not None
+        for delay in (0.05, 0.25, 1.0, None):
+            try:
+                self.store.write_batch(batch)
+                return True
+            except Exception:
+                if delay is None:
+                    log.exception("trace store write failed; %d records stay in the journal", len(batch))
+                    return False
+                time.sleep(delay)  # writer thread only: never the event loop
+        return False
+
+
+def recover_journal(store: TraceStore, directory: Path) -> int:
+    """Move records from journal segments of dead processes into the store; returns how many."""
+    count = 0
+    if not directory.is_dir():
+        return 0
+    for seg in sorted(directory.glob("seg-*.jsonl")):
+        try:
+            pid = int(seg.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and _alive(pid):
+            continue  # another live gateway process owns it
+        records = []
+        for line in seg.read_bytes().split(b"\n"):
+            if not line:
+                continue
+            try:
+                records.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                log.warning("trace journal %s: skipping a torn record (crash mid-write)", seg.name)
+        for start in range(0, len(records), BATCH_MAX):
+            store.write_batch(records[start : start + BATCH_MAX])
+        count += len(records)
+        seg.unlink()
+    if count:
+        log.info("trace journal: replayed %d records left by a previous process", count)
+    return count
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

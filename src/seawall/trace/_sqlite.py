@@ -1,0 +1,157 @@
+"""SQLite trace store (the embedded default): one row per trace plus content-addressed bodies.
+
+Large bodies (client request, upstream requests, responses) are stored once in `blobs`, keyed by
+their SHA-256, and referenced from the record; identical prompts therefore cost one copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS traces (
+  id TEXT PRIMARY KEY,
+  ts REAL NOT NULL,
+  model TEXT,
+  status INTEGER,
+  stream INTEGER,
+  duration_ms REAL,
+  attempts INTEGER,
+  answered_by TEXT,
+  error_class TEXT,
+  record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS traces_ts ON traces(ts);
+CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
+"""
+
+BLOB_MIN = 256  # smaller bodies stay inline: a blob row costs more than it saves
+
+
+def split_blobs(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Replace large `*body` strings by `{"$blob": sha256}` references (recursively)."""
+    blobs: dict[str, bytes] = {}
+
+    def walk(value: Any, key: str = "") -> Any:
+        if isinstance(value, str) and key.endswith("body") and len(value) >= BLOB_MIN:
+            data = value.encode("utf-8", "surrogatepass")
+            digest = hashlib.sha256(data).hexdigest()
+            blobs[digest] = data
+            return {"$blob": digest}
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(record), blobs
+
+
+def join_blobs(record: Any, fetch: Any) -> Any:
+    if isinstance(record, dict):
+        if set(record) == {"$blob"}:
+            data = fetch(record["$blob"])
+            return data.decode("utf-8", "surrogatepass") if data is not None else None
+        return {k: join_blobs(v, fetch) for k, v in record.items()}
+    if isinstance(record, list):
+        return [join_blobs(v, fetch) for v in record]
+    return record
+
+
+class SQLiteTraceStore:
+    """Thread-safe (one connection, one lock); WAL mode so readers don't block the writer."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def write_batch(self, records: Sequence[dict[str, Any]]) -> None:
+        rows = []
+        blob_rows: dict[str, bytes] = {}
+        for rec in records:
+            stored, blobs = split_blobs(rec)
+            blob_rows.update(blobs)
+            error = rec.get("error") or {}
+            rows.append(
+                (
+                    rec["id"],
+                    rec["ts"],
+                    rec.get("model"),
+                    rec.get("status"),
+                    int(bool(rec.get("stream"))),
+                    rec.get("duration_ms"),
+                    len(rec.get("attempts") or ()),
+                    rec.get("answered_by"),
+                    error.get("class") if isinstance(error, dict) else None,
+                    orjson.dumps(stored),
+                )
+            )
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", list(blob_rows.items()))
+                self._db.executemany("INSERT OR IGNORE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _blob(self, digest: str) -> bytes | None:
+        row = self._db.execute("SELECT data FROM blobs WHERE hash = ?", (digest,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get(self, trace_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT record FROM traces WHERE id = ?", (trace_id,)).fetchone()
+            if row is None and len(trace_id) >= 6:
+                rows = self._db.execute(
+                    "SELECT record FROM traces WHERE id LIKE ? LIMIT 2", (trace_id + "%",)
+                ).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+            if row is None:
+                return None
+            record: dict[str, Any] = join_blobs(orjson.loads(row[0]), self._blob)
+            return record
+
+    def list(
+        self, *, limit: int = 50, model: str | None = None, errors_only: bool = False
+    ) -> list[dict[str, Any]]:
+        keys = (
+            "id",
+            "ts",
+            "model",
+            "status",
+            "stream",
+            "duration_ms",
+            "attempts",
+            "answered_by",
+            "error_class",
+        )
+        sql = f"SELECT {', '.join(keys)} FROM traces"
+        where: list[str] = []
+        args: list[Any] = []
+        if model:
+            where.append("model = ?")
+            args.append(model)
+        if errors_only:
+            where.append("status >= 400")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            return [dict(zip(keys, row, strict=True)) for row in self._db.execute(sql, args).fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,52 @@
+"""The trace store seam, and opening one from a URL.
+
+A store is synchronous and used from the recorder's writer thread (writes) or a worker thread
+(reads); it never runs on the event loop. Backends are imported only when configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from seawall.errors import ConfigError
+
+
+class TraceStore(Protocol):
+    """Where finished trace records end up."""
+
+    def write_batch(self, records: Sequence[dict[str, Any]]) -> None:
+        """Insert records (idempotent by trace id: a record seen twice is stored once)."""
+        ...
+
+    def get(self, trace_id: str) -> dict[str, Any] | None:
+        """The full record, or None. A unique id prefix (≥ 6 chars) also matches."""
+        ...
+
+    def list(
+        self, *, limit: int = 50, model: str | None = None, errors_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Newest first: summaries (id, ts, model, status, duration_ms, attempts, answered_by, error)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> TraceStore | None:
+    """`sqlite:///path`, `postgresql://...`, or `none` (no recording)."""
+    if url == "none":
+        return None
+    if url.startswith("sqlite://"):
+        from seawall.trace._sqlite import SQLiteTraceStore
+
+        return SQLiteTraceStore(url.removeprefix("sqlite://").removeprefix("/") or ":memory:")
+    if url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"traces.store: PostgreSQL trace store is not available yet ({_redact(url)})")
+    raise ConfigError(f"traces.store: unsupported store URL {_redact(url)!r}")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,129 @@
+from pathlib import Path
+
+import pytest
+
+from seawall.config import default_config, load_config, validate
+from seawall.errors import ConfigError
+
+MINIMAL = {
+    "providers": [
+        {"name": "alpha", "kind": "openai", "base_url": "http://127.0.0.1:9001/v1", "api_key": "k"}
+    ],
+    "models": [{"name": "chat", "targets": [{"provider": "alpha", "model": "gpt-4o-mini"}]}],
+}
+
+
+def _err(data: object, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate(data, "cfg.yaml", env or {})
+    return str(info.value)
+
+
+def test_design_example_shape_loads(tmp_path: Path) -> None:
+    path = tmp_path / "seawall.yaml"
+    path.write_text(
+        """
+providers:
+  - name: alpha
+    kind: openai
+    base_url: http://127.0.0.1:9001/v1
+    api_key: ${ALPHA_API_KEY}
+  - name: beta
+    kind: simulated
+models:
+  - name: chat
+    targets:
+      - provider: alpha
+        model: gpt-4o-mini
+      - provider: beta
+        model: claude-sonnet-4-5
+traces:
+  store: sqlite:///./seawall-traces.db
+state: memory
+"""
+    )
+    config = load_config(path, env={"ALPHA_API_KEY": "sk-secret"})
+    assert config.providers[0].api_key is not None
+    assert config.providers[0].api_key.get_secret_value() == "sk-secret"
+    assert "sk-secret" not in repr(config)
+    assert [t.provider for t in config.models[0].targets] == ["alpha", "beta"]
+
+
+def test_env_default_and_missing() -> None:
+    data = {**MINIMAL, "providers": [{**MINIMAL["providers"][0], "base_url": "${URL:-http://h:1/v1}"}]}
+    assert validate(data, "cfg.yaml", {}).providers[0].base_url == "http://h:1/v1"
+    data["providers"][0]["api_key"] = "${NOPE}"
+    message = _err(data)
+    assert message.startswith("cfg.yaml: providers[0].api_key: environment variable NOPE is not set")
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"trace": {}}, "cfg.yaml: trace: unknown key"),
+        ({"state": "mongo://x"}, "cfg.yaml: state: expected 'memory' or redis://"),
+        ({"server": {"port": "eighty"}}, "cfg.yaml: server.port: Input should be a valid integer"),
+        ({"server": {"max_body_bytes": 10}}, "cfg.yaml: server.max_body_bytes: Input should be greater than"),
+        ({"traces": {"store": "mysql://x"}}, "cfg.yaml: traces.store: expected sqlite:///PATH"),
+        ({"models": []}, "cfg.yaml: models: List should have at least 1 item"),
+    ],
+)
+def test_errors_name_file_key_and_expectation(patch: dict[str, object], expected: str) -> None:
+    assert _err({**MINIMAL, **patch}).startswith(expected)
+
+
+def test_unknown_provider_reference_names_the_target() -> None:
+    data = {
+        **MINIMAL,
+        "models": [
+            {"name": "m", "targets": [{"provider": "alpha", "model": "a"}, {"provider": "b", "model": "x"}]}
+        ],
+    }
+    assert (
+        _err(data) == "cfg.yaml: models[0].targets[1].provider: unknown provider 'b' (expected one of: alpha)"
+    )
+
+
+def test_duplicate_names() -> None:
+    data = {**MINIMAL, "providers": MINIMAL["providers"] * 2}
+    assert "providers[1].name: duplicate provider name 'alpha'" in _err(data)
+
+
+def test_wrong_kind_lists_choices() -> None:
+    data = {**MINIMAL, "providers": [{**MINIMAL["providers"][0], "kind": "opena"}]}
+    assert (
+        "providers[0].kind: got 'opena', expected one of 'openai', 'anthropic', 'gemini' or 'simulated'"
+        in _err(data)
+    )
+
+
+def test_openai_needs_base_url() -> None:
+    data = {**MINIMAL, "providers": [{"name": "alpha", "kind": "openai"}]}
+    assert "providers[0]: base_url is required for kind 'openai'" in _err(data)
+
+
+def test_bad_yaml_reports_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("providers:\n  - name: a\n   kind: x\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML \(line 3"):
+        load_config(path)
+
+
+def test_missing_file_and_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "nope.yaml")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match="the file is empty"):
+        load_config(empty)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n")
+    with pytest.raises(ConfigError, match="expected a mapping at the top level, got list"):
+        load_config(listy)
+
+
+def test_default_config_is_simulated_and_keyless() -> None:
+    config = default_config()
+    assert {p.kind for p in config.providers} == {"simulated"}
+    assert all(p.api_key is None for p in config.providers)
+    assert config.models[0].name == "demo"
