@@ -1,7 +1,10 @@
 from seawall._types import Target
 from seawall.engine import exhausted_error, next_target
+from seawall.engine._routing import Skip
 from seawall.errors import (
+    ContextLengthExceeded,
     ErrorClass,
+    NoTargetAvailable,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -28,11 +31,17 @@ def test_exhausted_status_follows_failures() -> None:
         [UpstreamRateLimited("r", retry_after_s=3), UpstreamRateLimited("r", retry_after_s=2)], [], "m"
     )
     assert (limited.status, limited.retry_after, limited.should_retry) == (429, 2, True)
+    assert isinstance(limited, NoTargetAvailable)
     overloaded = UpstreamUnavailable("o", error_class=ErrorClass.OVERLOADED)
     assert exhausted_error([overloaded, UpstreamUnavailable("5")], [], "m").status == 503
     mixed = exhausted_error(
         [UpstreamTimeout("t"), UpstreamError("x", error_class=ErrorClass.BAD_RESPONSE)], [], "m"
     )
     assert (mixed.status, mixed.should_retry) == (502, False)
-    none = exhausted_error([], ["a/m1: rate limited"], "m")
-    assert none.status == 503 and "rate limited" in none.message
+    too_long = ContextLengthExceeded("too long")
+    assert exhausted_error([too_long], [], "m") is too_long
+    limited_skip = exhausted_error([], [Skip("a/m1", "rate limited", 4.0, rate_limited=True)], "m")
+    assert (limited_skip.status, limited_skip.retry_after) == (429, 4.0)
+    assert "rate limited" in limited_skip.message
+    other = exhausted_error([], [Skip("a/m1", "circuit open", 2.0)], "m")
+    assert (other.status, other.retry_after) == (503, 2.0)

@@ -15,7 +15,7 @@ from typing import cast
 
 from seawall._clock import Clock, MonotonicClock
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Completion, Target
-from seawall.engine._routing import ModelRoute, exhausted_error, next_target
+from seawall.engine._routing import ModelRoute, Skip, exhausted_error, next_target
 from seawall.errors import (
     DeadlineExceeded,
     ErrorClass,
@@ -37,6 +37,7 @@ class TargetHealth:
 
     blocked_until: float = 0.0
     block_reason: str = ""
+    rate_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class _Run:
     route: ModelRoute
     deadline: float
     errors: list[UpstreamError] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
     failed_for_good: set[str] = field(default_factory=set)
     tries: dict[str, int] = field(default_factory=dict)
 
@@ -138,9 +139,10 @@ class Engine:
         def eligible(target: Target) -> bool:
             h = self._health(target)
             if h.blocked_until > now:
-                reason = f"{target.key}: {h.block_reason} for {h.blocked_until - now:.1f}s more"
-                if reason not in run.skipped:
-                    run.skipped.append(reason)
+                if all(skip.target != target.key for skip in run.skipped):
+                    run.skipped.append(
+                        Skip(target.key, h.block_reason, h.blocked_until - now, rate_limited=h.rate_limited)
+                    )
                 return False
             return True
 
@@ -170,6 +172,7 @@ class Engine:
             wait = error.retry_after_s if error.retry_after_s is not None else 1.0
             h.blocked_until = self.clock.now() + wait
             h.block_reason = "rate limited (Retry-After)"
+            h.rate_limited = True
             trace.event("target_blocked", target=target.key, seconds=wait, reason="rate_limited")
         if not cls.retryable:
             run.failed_for_good.add(target.key)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from seawall._types import Target
-from seawall.errors import ErrorClass, NoTargetAvailable, UpstreamError
+from seawall.errors import ErrorClass, NoTargetAvailable, SeawallError, UpstreamError
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +47,41 @@ def next_target(
     return None
 
 
-def exhausted_error(errors: Sequence[UpstreamError], skipped: Sequence[str], model: str) -> NoTargetAvailable:
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A target passed over without an attempt, and for how long it stays ineligible."""
+
+    target: str
+    reason: str
+    seconds: float
+    rate_limited: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.target}: {self.reason} for {self.seconds:.1f}s more"
+
+
+def exhausted_error(errors: Sequence[UpstreamError], skipped: Sequence[Skip], model: str) -> SeawallError:
     """Summarise why no target answered, with the status a client can act on.
 
+    - the prompt fits no target's context window → that 400 (`context_length_exceeded`)
     - every failure a timeout → 504
     - only rate limits (ours) → 429 with the earliest Retry-After
     - overload/unavailability → 503; anything else → 502
     """
     if not errors:
-        why = "; ".join(skipped) if skipped else "no eligible target"
-        return NoTargetAvailable(f"model {model!r}: no target available ({why})", status=503)
+        why = "; ".join(map(str, skipped)) if skipped else "no eligible target"
+        message = f"model {model!r}: no target available ({why})"
+        wait = min((s.seconds for s in skipped), default=None)
+        if skipped and all(s.rate_limited for s in skipped):
+            return NoTargetAvailable(message, status=429, retry_after_s=wait)
+        return NoTargetAvailable(message, status=503, retry_after_s=wait)
     classes = {e.error_class for e in errors}
+    if classes == {ErrorClass.CONTEXT_LENGTH}:
+        return errors[-1]
     parts = [f"{e.message}" for e in errors[-3:]]
     message = f"model {model!r}: all {len(errors)} attempt(s) failed; last: " + " | ".join(parts)
     if skipped:
-        message += f" (skipped: {'; '.join(skipped)})"
+        message += f" (skipped: {'; '.join(map(str, skipped))})"
     if classes == {ErrorClass.TIMEOUT}:
         return NoTargetAvailable(message, status=504, should_retry=False, last_error=errors[-1])
     if classes == {ErrorClass.RATE_LIMITED}:

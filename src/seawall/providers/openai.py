@@ -183,10 +183,12 @@ class OpenAIProvider:
         data = self._body(request, target, stream=True)
         info.url, info.request_body = self._url, data
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle)
+        answered = False
         try:
             async with self.session.post(
                 self._url, data=data, headers=self._headers, timeout=timeout
             ) as resp:
+                answered = True
                 info.status = resp.status
                 info.ratelimit = ratelimit_headers(resp.headers, _RL_PREFIXES)
                 if resp.status >= 300:
@@ -215,7 +217,7 @@ class OpenAIProvider:
                             info.usage = chunk["usage"]
                         yield Chunk(chunk, payload, chunk_has_content(chunk))
         except (aiohttp.ClientError, OSError) as exc:
-            raise transport_error(exc, streaming=True) from exc
+            raise transport_error(exc, streaming=answered) from exc
         raise UpstreamStreamCut("upstream stream ended without [DONE]")
 
     async def aclose(self) -> None:

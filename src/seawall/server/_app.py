@@ -36,6 +36,7 @@ _SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _DONE = b"data: [DONE]\n\n"
+_DRAIN_MAX = 64 * 1024 * 1024  # bodies up to this size are read and dropped before a 413
 # Client headers kept in traces (never credentials).
 _TRACE_HEADERS = frozenset(
     {
@@ -183,6 +184,8 @@ class SeawallApp:
                 except ValueError:
                     raise InvalidRequest("Invalid Content-Length header.") from None
                 if declared > self.max_body:
+                    if declared <= _DRAIN_MAX:
+                        await _drain(receive)  # so clients that write the whole body first can read the 413
                     raise PayloadTooLarge(
                         f"Request body of {declared} bytes exceeds the limit of {self.max_body} bytes "
                         "(server.max_body_bytes)."
@@ -201,6 +204,8 @@ class SeawallApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
+                if message.get("more_body"):
+                    await _drain(receive)
                 raise PayloadTooLarge(
                     f"Request body exceeds the limit of {self.max_body} bytes (server.max_body_bytes)."
                 )
@@ -231,14 +236,23 @@ class SeawallApp:
             raw = await self._read_body(scope, receive)
         except _ClientGone:
             return
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
         headers = _headers(scope)
-        request = parse_openai_request(parsed, headers, timeout_s=client_timeout(headers))
         gateway = self.gateway
-        trace = gateway.new_trace(request, raw, {k: v for k, v in headers.items() if k in _TRACE_HEADERS})
+        kept = {k: v for k, v in headers.items() if k in _TRACE_HEADERS}
+        try:
+            try:
+                parsed = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+            request = parse_openai_request(parsed, headers, timeout_s=client_timeout(headers))
+        except SeawallError as exc:
+            # Rejected requests are traced too: "what did the client actually send?"
+            trace = Trace(model="", ingress="openai", stream=False, request_body=raw, request_headers=kept)
+            body = openai_error_body(exc)
+            gateway.recorder.record(trace.finish(status=exc.status, error=exc, response_body=body))
+            await _respond(send, exc.status, body, [*error_headers(exc), *_trace_headers(trace)])
+            return
+        trace = gateway.new_trace(request, raw, kept)
         watcher = _DisconnectWatcher(receive)
         try:
             if request.stream:
@@ -335,6 +349,18 @@ class _RelayState:
         self.terminal = "done"
         self.error: SeawallError | None = None
         self.usage: Any = None
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and discard the rest of a request body, up to `_DRAIN_MAX` bytes."""
+    seen = 0
+    while seen <= _DRAIN_MAX:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
 
 
 def _query(scope: Scope) -> dict[str, str]:
