@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -96,12 +96,14 @@ class Engine:
         retry: RetrySettings | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.routes = dict(routes)
         self.providers = dict(providers)
         self.retry = retry or RetrySettings()
         self.clock = clock or MonotonicClock()
         self.rng = rng or random.Random()
+        self.sleep = sleep or asyncio.sleep  # injectable: tests advance a ManualClock instead
         self.health: dict[str, TargetHealth] = {}
 
     # -- helpers ------------------------------------------------------------------------------
@@ -160,7 +162,7 @@ class Engine:
             raise _DeadlineStop
         if delay:
             trace.event("backoff", target=target.key, delay_ms=round(delay * 1000, 1))
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
         run.tries[target.key] = tried + 1
         return target, delay
 
