@@ -74,7 +74,7 @@ async def test_first_target_answers() -> None:
 
 
 async def test_retryable_error_falls_back_without_backoff() -> None:
-    engine, pa, pb, _clock, slept = make([UpstreamUnavailable("503")])
+    engine, _pa, _pb, _clock, slept = make([UpstreamUnavailable("503")])
     req, trace = request()
     _completion, target = await engine.complete(req, trace)
     assert target == B
@@ -84,7 +84,7 @@ async def test_retryable_error_falls_back_without_backoff() -> None:
 
 async def test_bad_request_is_returned_and_never_sent_elsewhere() -> None:
     bad = UpstreamRejected("upstream 400: invalid 'tools'", upstream_status=400)
-    engine, pa, pb, _clock, _slept = make([bad])
+    engine, _pa, pb, _clock, _slept = make([bad])
     req, trace = request()
     with pytest.raises(UpstreamRejected) as info:
         await engine.complete(req, trace)
@@ -125,7 +125,7 @@ async def test_single_target_retries_with_full_jitter_backoff() -> None:
 
 async def test_no_retry_starts_when_it_cannot_finish_before_the_deadline() -> None:
     # each attempt costs 0.9 s of a 1 s deadline: the second attempt must not start
-    engine, pa, pb, _clock, _slept = make(
+    engine, pa, _pb, _clock, _slept = make(
         [UpstreamUnavailable("503")], targets=(A,), timeout_s=1.0, cost_s=0.9
     )
     req, trace = request()
@@ -151,7 +151,7 @@ async def test_attempt_timeout_caps_each_try() -> None:
 
 
 async def test_rate_limited_target_is_blocked_for_retry_after() -> None:
-    engine, pa, pb, clock, _slept = make([UpstreamRateLimited("429", retry_after_s=10)])
+    engine, pa, _pb, clock, _slept = make([UpstreamRateLimited("429", retry_after_s=10)])
     req, trace = request()
     await engine.complete(req, trace)
     req2, trace2 = request()
@@ -178,10 +178,11 @@ async def test_max_attempts_bounds_total_calls() -> None:
 # -- streaming -------------------------------------------------------------------------------------
 async def _drain(engine: Engine, req: ChatRequest, trace: Trace) -> tuple[str, Target]:
     handle = await engine.open_stream(req, trace)
-    text = []
-    async for chunk in handle:
-        for choice in chunk.data.get("choices") or []:
-            text.append(choice.get("delta", {}).get("content") or "")
+    text = [
+        choice.get("delta", {}).get("content") or ""
+        async for chunk in handle
+        for choice in chunk.data.get("choices") or []
+    ]
     await handle.aclose()
     return " ".join(t for t in text if t), handle.target
 
@@ -199,10 +200,12 @@ async def test_stream_failure_after_commit_is_raised_not_spliced() -> None:
     engine, _pa, pb, _clock, _slept = make([FailAfter(2, UpstreamStreamCut("cut"))])
     req, trace = request(stream=True)
     handle = await engine.open_stream(req, trace)
-    seen = []
+
+    async def consume() -> list[object]:
+        return [chunk async for chunk in handle]
+
     with pytest.raises(UpstreamError) as info:
-        async for chunk in handle:
-            seen.append(chunk)
+        await consume()
     assert info.value.error_class is ErrorClass.STREAM_CUT
     assert pb.calls == []  # never silently continued elsewhere
     assert trace.attempts[0]["error_class"] == "stream_cut"
@@ -215,3 +218,20 @@ async def test_role_chunk_alone_does_not_commit() -> None:
     text, target = await _drain(engine, req, trace)
     assert target == B
     assert text == "b wins"
+
+
+async def test_hanging_target_is_abandoned_after_attempt_timeout() -> None:
+    engine, _pa, _pb, _clock, _slept = make([Hang()], attempt_timeout_s=0.05)
+    req, trace = request()
+    _completion, target = await engine.complete(req, trace)
+    assert target == B
+    assert trace.attempts[0]["error_class"] == "timeout"
+
+
+async def test_stream_without_first_token_in_time_falls_back() -> None:
+    engine, _pa, _pb, _clock, _slept = make([Hang()], ["b answers"])
+    engine.routes["m"] = engine.routes["m"].__class__("m", (A, B), 60.0, None, 0.05, 30.0, 3)
+    req, trace = request(stream=True)
+    text, target = await _drain(engine, req, trace)
+    assert (text, target) == ("b answers", B)
+    assert "first-token timeout" in trace.attempts[0]["error"]
