@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from seawall._clock import Clock, MonotonicClock
+from seawall._metrics import Metrics
 from seawall._types import ChatRequest, Dialect, JSONDict
 from seawall.config import GatewayConfig, ProviderConfig, default_config, load_config, validate
 from seawall.engine import Engine, ModelRoute, RetrySettings
@@ -41,6 +42,7 @@ class Gateway:
         self._simulators: list[Any] = []
         self.engine: Engine | None = None
         self.recorder = TraceRecorder(None)
+        self.metrics = Metrics()
         self.started = False
         self._lock = asyncio.Lock()
 
@@ -137,6 +139,11 @@ class Gateway:
             record_chunks=self.config.traces.record_chunks,
         )
 
+    def finish(self, record: dict[str, Any]) -> None:
+        """A request is over: journal its trace (before the response's last byte) and count it."""
+        self.recorder.record(record)
+        self.metrics.observe(record)
+
     async def chat(self, **body: Any) -> Any:
         """OpenAI-style chat completion in-process. Returns the completion dict, or with
         `stream=True` an async iterator of chunk dicts. Raises `SeawallError` subclasses."""
@@ -151,11 +158,9 @@ class Gateway:
         try:
             completion, _target = await engine.complete(request, trace)
         except SeawallError as exc:
-            self.recorder.record(trace.finish(status=exc.status, error=exc))
+            self.finish(trace.finish(status=exc.status, error=exc))
             raise
-        self.recorder.record(
-            trace.finish(status=200, response_body=completion.raw or orjson.dumps(completion.body))
-        )
+        self.finish(trace.finish(status=200, response_body=completion.raw or orjson.dumps(completion.body)))
         return completion.body
 
     async def _stream(self, request: ChatRequest, raw: bytes) -> AsyncIterator[JSONDict]:
@@ -164,7 +169,7 @@ class Gateway:
         try:
             handle = await engine.open_stream(request, trace)
         except SeawallError as exc:
-            self.recorder.record(trace.finish(status=exc.status, error=exc))
+            self.finish(trace.finish(status=exc.status, error=exc))
             raise
         terminal = "client_disconnect"
         error: SeawallError | None = None
@@ -180,7 +185,7 @@ class Gateway:
             raise
         finally:
             await handle.aclose()
-            self.recorder.record(trace.finish(status=200, terminal=terminal, error=error))
+            self.finish(trace.finish(status=200, terminal=terminal, error=error))
 
     def _engine(self) -> Engine:
         if self.engine is None:

@@ -179,3 +179,16 @@ def test_health(gateway: GatewayProc) -> None:
 
     assert http_json("GET", gateway.url + "/health/live") == {"status": "live"}
     assert http_json("GET", gateway.url + "/health/ready")["status"] == "ready"
+
+
+def test_metrics_count_requests_and_attempts(gateway: GatewayProc, sims: tuple[Sim, Sim]) -> None:
+    import urllib.request
+
+    sims[0].control(error_rate=1, error_status=503)
+    with client(gateway) as c:
+        c.chat.completions.create(model="chat", messages=USER)
+    text = urllib.request.urlopen(gateway.url + "/metrics", timeout=5).read().decode()
+    assert 'seawall_upstream_attempts_total{outcome="server_error",target="primary/gpt-primary"}' in text
+    assert 'seawall_fallbacks_total{model="chat"}' in text
+    assert 'seawall_request_duration_seconds_bucket{le="+Inf",model="chat"}' in text
+    assert "SECRET" not in text

@@ -86,6 +86,7 @@ class SeawallApp:
             ("GET", "/health/live"): self.live,
             ("GET", "/health/ready"): self.ready,
             ("GET", "/admin/traces"): self.admin_traces,
+            ("GET", "/metrics"): self.metrics,
         }
         token = gateway.config.server.admin_token
         self._admin_auth = f"Bearer {token.get_secret_value()}".encode() if token is not None else None
@@ -223,6 +224,15 @@ class SeawallApp:
         )
         await _respond(send, 200 if ok else 503, body, [])
 
+    async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self.gateway.metrics.render()
+        headers = [
+            (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         created = 1700000000
         data = [
@@ -249,7 +259,7 @@ class SeawallApp:
             # Rejected requests are traced too: "what did the client actually send?"
             trace = Trace(model="", ingress="openai", stream=False, request_body=raw, request_headers=kept)
             body = openai_error_body(exc)
-            gateway.recorder.record(trace.finish(status=exc.status, error=exc, response_body=body))
+            gateway.finish(trace.finish(status=exc.status, error=exc, response_body=body))
             await _respond(send, exc.status, body, [*error_headers(exc), *_trace_headers(trace)])
             return
         trace = gateway.new_trace(request, raw, kept)
@@ -270,33 +280,30 @@ class SeawallApp:
             completion, _target = await watcher.run(engine.complete(request, trace))
         except _ClientGone:
             trace.event("client_disconnect")
-            self.gateway.recorder.record(trace.finish(status=499, error=None))
+            self.gateway.finish(trace.finish(status=499, error=None))
             return
         except SeawallError as exc:
             body = openai_error_body(exc)
-            self.gateway.recorder.record(trace.finish(status=exc.status, error=exc, response_body=body))
+            self.gateway.finish(trace.finish(status=exc.status, error=exc, response_body=body))
             await _respond(send, exc.status, body, [*error_headers(exc), *_trace_headers(trace)])
             return
         body = completion.raw if completion.raw is not None else orjson.dumps(completion.body)
-        self.gateway.recorder.record(
-            trace.finish(status=200, response_body=body, usage=completion.body.get("usage"))
-        )
+        self.gateway.finish(trace.finish(status=200, response_body=body, usage=completion.body.get("usage")))
         await _respond(send, 200, body, _trace_headers(trace))
 
     async def _stream(
         self, request: ChatRequest, trace: Trace, send: Send, watcher: _DisconnectWatcher
     ) -> None:
         engine = self.gateway._engine()
-        recorder = self.gateway.recorder
         try:
             handle: StreamHandle = await watcher.run(engine.open_stream(request, trace))
         except _ClientGone:
             trace.event("client_disconnect")
-            recorder.record(trace.finish(status=499))
+            self.gateway.finish(trace.finish(status=499))
             return
         except SeawallError as exc:
             body = openai_error_body(exc)
-            recorder.record(trace.finish(status=exc.status, error=exc, response_body=body))
+            self.gateway.finish(trace.finish(status=exc.status, error=exc, response_body=body))
             await _respond(send, exc.status, body, [*error_headers(exc), *_trace_headers(trace)])
             return
         await send(
@@ -312,15 +319,17 @@ class SeawallApp:
                 await handle.aclose()
         if state.terminal == "client_disconnect":
             trace.event("client_disconnect")
-            recorder.record(trace.finish(status=200, terminal=state.terminal, usage=state.usage))
+            self.gateway.finish(trace.finish(status=200, terminal=state.terminal, usage=state.usage))
             return
         if state.error is not None:
             # After the commit point the client gets a terminal error event, never a clean end.
-            recorder.record(trace.finish(status=200, terminal="error", error=state.error, usage=state.usage))
+            self.gateway.finish(
+                trace.finish(status=200, terminal="error", error=state.error, usage=state.usage)
+            )
             event = b"data: " + openai_error_body(state.error) + b"\n\n"
             await send({"type": "http.response.body", "body": event, "more_body": False})
             return
-        recorder.record(trace.finish(status=200, terminal="done", usage=state.usage))
+        self.gateway.finish(trace.finish(status=200, terminal="done", usage=state.usage))
         await send({"type": "http.response.body", "body": _DONE, "more_body": False})
 
     @staticmethod

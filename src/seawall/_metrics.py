@@ -1,0 +1,109 @@
+"""Prometheus metrics, aggregated in plain dicts on the hot path and rendered only when scraped.
+
+`observe(record)` takes a finished trace record, so metrics and traces can never disagree. Per-target
+resilience state (breakers, budgets, limits) is read at scrape time through `target_state`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class _Histogram:
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS, value)] += 1
+        self.sum += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        out, total = [], 0
+        for bound, count in zip((*BUCKETS, float("inf")), self.counts, strict=True):
+            total += count
+            out.append(("+Inf" if bound == float("inf") else repr(bound), float(total)))
+        return out
+
+
+class Metrics:
+    """One gateway's metrics. Not thread-safe by design: the event loop is the only writer."""
+
+    def __init__(self) -> None:
+        self.requests: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.attempts: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.duration: defaultdict[str, _Histogram] = defaultdict(_Histogram)
+        self.ttft: defaultdict[str, _Histogram] = defaultdict(_Histogram)
+        self.fallbacks: defaultdict[str, int] = defaultdict(int)
+        self.target_state: Callable[[], Iterator[tuple[str, dict[str, float]]]] | None = None
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    def observe(self, record: dict[str, Any]) -> None:
+        model = record.get("model") or ""
+        self.requests[(model, str(record.get("status")), "stream" if record.get("stream") else "json")] += 1
+        self.duration[model].observe((record.get("duration_ms") or 0.0) / 1000.0)
+        if record.get("ttft_ms") is not None:
+            self.ttft[model].observe(record["ttft_ms"] / 1000.0)
+        attempts = record.get("attempts") or ()
+        for attempt in attempts:
+            target = f"{attempt['provider']}/{attempt['model']}"
+            self.attempts[(target, attempt.get("error_class") or "ok")] += 1
+        if len({(a["provider"], a["model"]) for a in attempts}) > 1:
+            self.fallbacks[model] += 1
+
+    def collect(self) -> Iterator[Any]:
+        req = CounterMetricFamily(
+            "seawall_requests",
+            "Client requests by model, HTTP status and kind",
+            labels=["model", "status", "kind"],
+        )
+        for (model, status, kind), n in self.requests.items():
+            req.add_metric([model, status, kind], n)
+        yield req
+        att = CounterMetricFamily(
+            "seawall_upstream_attempts",
+            "Upstream attempts by target and outcome",
+            labels=["target", "outcome"],
+        )
+        for (target, outcome), n in self.attempts.items():
+            att.add_metric([target, outcome], n)
+        yield att
+        fb = CounterMetricFamily(
+            "seawall_fallbacks", "Requests that used more than one target", labels=["model"]
+        )
+        for model, n in self.fallbacks.items():
+            fb.add_metric([model], n)
+        yield fb
+        for name, doc, data in (
+            ("seawall_request_duration_seconds", "Request duration as seen by Seawall", self.duration),
+            ("seawall_time_to_first_token_seconds", "Streams: time until the first content chunk", self.ttft),
+        ):
+            hist = HistogramMetricFamily(name, doc, labels=["model"])
+            for model, h in data.items():
+                hist.add_metric([model], h.buckets(), h.sum)
+            yield hist
+        if self.target_state is not None:
+            gauges: dict[str, GaugeMetricFamily] = {}
+            for target, values in self.target_state():
+                for key, value in values.items():
+                    gauge = gauges.get(key)
+                    if gauge is None:
+                        gauge = gauges[key] = GaugeMetricFamily(
+                            f"seawall_target_{key}", f"Per-target {key}", labels=["target"]
+                        )
+                    gauge.add_metric([target], value)
+            yield from gauges.values()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
