@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from seawall._clock import Clock, MonotonicClock
 from seawall._metrics import Metrics
 from seawall._types import ChatRequest, Dialect, JSONDict
 from seawall.config import GatewayConfig, ProviderConfig, default_config, load_config, validate
-from seawall.engine import Engine, ModelRoute, RetrySettings
+from seawall.config._resilience import gateway_policies
+from seawall.engine import Engine, ModelRoute, ResilienceState
 from seawall.errors import ConfigError, SeawallError
 from seawall.providers import build_provider
 from seawall.providers._base import Provider
@@ -38,6 +40,7 @@ class Gateway:
         self.config = config
         self.source = source
         self.clock = clock or MonotonicClock()
+        self.rng = random.Random()
         self.providers: dict[str, Provider] = {}
         self._simulators: list[Any] = []
         self.engine: Engine | None = None
@@ -74,16 +77,14 @@ class Gateway:
                     attempt_timeout_s=m.attempt_timeout_s,
                     first_token_timeout_s=m.first_token_timeout_s,
                     idle_timeout_s=m.idle_timeout_s,
-                    max_attempts=m.max_attempts or self.config.retry.max_attempts,
+                    policies=tuple(self.config.policies_for(i, j) for j in range(len(m.targets))),
                 )
-                for m in self.config.models
+                for i, m in enumerate(self.config.models)
             }
-            retry = RetrySettings(
-                max_attempts=self.config.retry.max_attempts,
-                backoff_base_s=self.config.retry.backoff_base_s,
-                backoff_cap_s=self.config.retry.backoff_cap_s,
-            )
-            self.engine = Engine(routes, self.providers, retry=retry, clock=self.clock)
+            admission, retry_concurrency, throttle = gateway_policies(self.config.resilience)
+            state = ResilienceState.create(self.clock, self.rng, admission, retry_concurrency, throttle)
+            self.engine = Engine(routes, self.providers, state=state, clock=self.clock, rng=self.rng)
+            self.metrics.target_state = state.gauges
             store = open_store(self.config.traces.store)
             self.recorder = TraceRecorder(
                 store, _journal_dir(self.config.traces.store, self.config.traces.journal_dir)

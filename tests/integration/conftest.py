@@ -58,7 +58,14 @@ def gateway_config(primary: Sim, secondary: Sim) -> dict[str, object]:
             },
             {"name": "solo", "targets": [{"provider": "primary", "model": "gpt-primary"}], "timeout_s": 3},
         ],
-        "retry": {"backoff_base_s": 0.01, "backoff_cap_s": 0.05},
+        # Tests of routing/fallback share one gateway: keep fleet-level protections (breaker, throttle,
+        # budget) from carrying failures of one test into the next. They are tested on their own gateways.
+        "resilience": {
+            "retry": {"base_delay_s": 0.01, "max_delay_s": 0.05, "min_attempt_s": 0.1},
+            "breaker": {"min_calls": 100000},
+            "throttle": {"min_requests": 100000},
+            "budget": {"min_retries_per_sec": 1000},
+        },
     }
 
 

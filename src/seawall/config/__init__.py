@@ -5,19 +5,21 @@ from seawall.config._model import (
     GatewayConfig,
     ModelConfig,
     ProviderConfig,
-    RetryConfig,
     ServerConfig,
     TargetConfig,
     TracesConfig,
 )
+from seawall.config._resilience import ResilienceConfig, ResilienceOverrides, TargetPolicies
 
 __all__ = [
     "GatewayConfig",
     "ModelConfig",
     "ProviderConfig",
-    "RetryConfig",
+    "ResilienceConfig",
+    "ResilienceOverrides",
     "ServerConfig",
     "TargetConfig",
+    "TargetPolicies",
     "TracesConfig",
     "default_config",
     "format_path",

@@ -14,6 +14,14 @@ ProviderKind = Literal["openai", "anthropic", "gemini", "simulated"]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")]
 
 
+class _PathError(ValueError):
+    """A cross-reference error that knows the key path it belongs to."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,6 +67,7 @@ class TargetConfig(_Strict):
     provider: Name
     model: str = Field(min_length=1)
     weight: float = Field(default=1.0, gt=0)
+    resilience: ResilienceOverrides | None = None
 
 
 class ModelConfig(_Strict):
@@ -74,7 +83,7 @@ class ModelConfig(_Strict):
     )
     first_token_timeout_s: float | None = Field(default=30.0, gt=0)
     idle_timeout_s: float | None = Field(default=30.0, gt=0)
-    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    resilience: ResilienceOverrides | None = None
 
 
 class ServerConfig(_Strict):
@@ -99,12 +108,6 @@ class TracesConfig(_Strict):
         raise ValueError("expected sqlite:///PATH, postgresql://..., or none")
 
 
-class RetryConfig(_Strict):
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_cap_s: float = Field(default=8.0, ge=0)
-
-
 class GatewayConfig(_Strict):
     """The whole configuration file."""
 
@@ -113,7 +116,7 @@ class GatewayConfig(_Strict):
     models: list[ModelConfig] = Field(min_length=1)
     traces: TracesConfig = Field(default_factory=TracesConfig)
     state: str = "memory"
-    retry: RetryConfig = Field(default_factory=RetryConfig)
+    resilience: ResilienceConfig = Field(default_factory=lambda: ResilienceConfig())  # noqa: PLW0108 (defined below)
 
     @field_validator("state")
     @classmethod
@@ -129,6 +132,7 @@ class GatewayConfig(_Strict):
             if provider.name in seen:
                 raise _PathError(("providers", i, "name"), f"duplicate provider name {provider.name!r}")
             seen.add(provider.name)
+        gateway_policies(self.resilience)  # raises _PathError naming the key
         names: set[str] = set()
         for i, model in enumerate(self.models):
             if model.name in names:
@@ -140,12 +144,29 @@ class GatewayConfig(_Strict):
                         ("models", i, "targets", j, "provider"),
                         f"unknown provider {target.provider!r} (expected one of: {', '.join(sorted(seen))})",
                     )
+                self.policies_for(i, j)  # validate every effective policy now, not on first use
         return self
 
+    def policies_for(self, model_index: int, target_index: int) -> TargetPolicies:
+        """The effective policies of one target of one model (global → model → target)."""
+        model = self.models[model_index]
+        target = model.targets[target_index]
+        return target_policies(
+            [
+                (self.resilience, ("resilience",)),
+                (model.resilience, ("models", model_index, "resilience")),
+                (target.resilience, ("models", model_index, "targets", target_index, "resilience")),
+            ]
+        )
 
-class _PathError(ValueError):
-    """A cross-reference error that knows the key path it belongs to."""
 
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.path = path
+from seawall.config._resilience import (  # noqa: E402  (the sections subclass _Strict defined above)
+    ResilienceConfig,
+    ResilienceOverrides,
+    TargetPolicies,
+    gateway_policies,
+    target_policies,
+)
+
+for _m in (TargetConfig, ModelConfig, GatewayConfig):
+    _m.model_rebuild()

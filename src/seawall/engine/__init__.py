@@ -1,14 +1,16 @@
-"""The request engine: routing, attempts, fallback, deadlines and the streaming commit point."""
+"""The request engine: admission, routing, gated attempts, fallback, deadlines, the streaming commit point."""
 
-from seawall.engine._engine import Engine, RetrySettings, StreamHandle, TargetHealth
-from seawall.engine._routing import ModelRoute, exhausted_error, next_target
+from seawall.engine._engine import Engine, StreamHandle
+from seawall.engine._routing import ModelRoute, Skip, exhausted_error, next_target
+from seawall.engine._targets import ResilienceState, TargetState
 
 __all__ = [
     "Engine",
     "ModelRoute",
-    "RetrySettings",
+    "ResilienceState",
+    "Skip",
     "StreamHandle",
-    "TargetHealth",
+    "TargetState",
     "exhausted_error",
     "next_target",
 ]

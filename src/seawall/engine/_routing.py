@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from seawall._types import Target
+from seawall.config import TargetPolicies
 from seawall.errors import ErrorClass, NoTargetAvailable, SeawallError, UpstreamError
 
 
@@ -22,7 +23,12 @@ class ModelRoute:
     attempt_timeout_s: float | None
     first_token_timeout_s: float | None
     idle_timeout_s: float | None
-    max_attempts: int
+    policies: tuple[TargetPolicies, ...]
+
+    @property
+    def max_attempts(self) -> int:
+        """Upstream attempts per request: the model-level retry policy (global, or the model's override)."""
+        return self.policies[0].retry.max_attempts
 
 
 def next_target(

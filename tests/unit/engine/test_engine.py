@@ -9,7 +9,9 @@ import pytest
 
 from seawall._clock import ManualClock
 from seawall._types import ChatRequest, Target
-from seawall.engine import Engine, ModelRoute, RetrySettings
+from seawall.config import ResilienceOverrides, TargetPolicies
+from seawall.config._resilience import target_policies
+from seawall.engine import Engine, ModelRoute
 from seawall.errors import (
     ContentFiltered,
     DeadlineExceeded,
@@ -27,6 +29,12 @@ from tests.unit.engine.fakes import FailAfter, Hang, ScriptedProvider
 A, B = Target("a", "ma"), Target("b", "mb")
 
 
+def policies_with(max_attempts: int = 3, **sections: Any) -> TargetPolicies:
+    """Effective policies from config-shaped sections (defaults otherwise); min_attempt_s small for tests."""
+    retry = {"max_attempts": max_attempts, "min_attempt_s": 0.05, **sections.pop("retry", {})}
+    return target_policies([(ResilienceOverrides(retry=retry, **sections), ("resilience",))])
+
+
 def make(
     outcomes_a: list[Any],
     outcomes_b: list[Any] | None = None,
@@ -36,6 +44,7 @@ def make(
     max_attempts: int = 3,
     cost_s: float = 0.0,
     attempt_timeout_s: float | None = None,
+    resilience: dict[str, Any] | None = None,
 ) -> tuple[Engine, ScriptedProvider, ScriptedProvider, ManualClock, list[float]]:
     clock = ManualClock()
     slept: list[float] = []
@@ -46,15 +55,9 @@ def make(
 
     pa = ScriptedProvider("a", outcomes_a, clock, cost_s)
     pb = ScriptedProvider("b", outcomes_b or ["from b"], clock, cost_s)
-    route = ModelRoute("m", targets, timeout_s, attempt_timeout_s, 30.0, 30.0, max_attempts)
-    engine = Engine(
-        {"m": route},
-        {"a": pa, "b": pb},
-        retry=RetrySettings(max_attempts=max_attempts, backoff_base_s=0.5, backoff_cap_s=8.0),
-        clock=clock,
-        rng=random.Random(1),
-        sleep=sleep,
-    )
+    policies = policies_with(max_attempts=max_attempts, **(resilience or {}))
+    route = ModelRoute("m", targets, timeout_s, attempt_timeout_s, 30.0, 30.0, (policies,) * len(targets))
+    engine = Engine({"m": route}, {"a": pa, "b": pb}, clock=clock, rng=random.Random(1), sleep=sleep)
     return engine, pa, pb, clock, slept
 
 
@@ -132,7 +135,7 @@ async def test_no_retry_starts_when_it_cannot_finish_before_the_deadline() -> No
     with pytest.raises(DeadlineExceeded, match="not enough"):
         await engine.complete(req, trace)
     assert len(pa.calls) == 1
-    assert [e[1] for e in trace.events] == ["deadline_stop"]
+    assert [(e[1], e[2]["reason"]) for e in trace.events] == [("skip", "no time left before the deadline")]
 
 
 async def test_client_deadline_wins_when_shorter() -> None:
@@ -230,7 +233,8 @@ async def test_hanging_target_is_abandoned_after_attempt_timeout() -> None:
 
 async def test_stream_without_first_token_in_time_falls_back() -> None:
     engine, _pa, _pb, _clock, _slept = make([Hang()], ["b answers"])
-    engine.routes["m"] = engine.routes["m"].__class__("m", (A, B), 60.0, None, 0.05, 30.0, 3)
+    old = engine.routes["m"]
+    engine.routes["m"] = ModelRoute("m", (A, B), 60.0, None, 0.05, 30.0, old.policies)
     req, trace = request(stream=True)
     text, target = await _drain(engine, req, trace)
     assert (text, target) == ("b answers", B)
