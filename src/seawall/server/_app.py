@@ -87,6 +87,7 @@ class SeawallApp:
             ("GET", "/health/ready"): self.ready,
             ("GET", "/admin/traces"): self.admin_traces,
             ("GET", "/metrics"): self.metrics,
+            ("GET", "/admin/targets"): self.admin_targets,
         }
         token = gateway.config.server.admin_token
         self._admin_auth = f"Bearer {token.get_secret_value()}".encode() if token is not None else None
@@ -151,6 +152,27 @@ class SeawallApp:
             store.list, limit=limit, model=query.get("model") or None, errors_only=query.get("errors") == "1"
         )
         await _respond(send, 200, orjson.dumps({"object": "list", "data": rows, "enabled": True}), [])
+
+    async def admin_targets(self, scope: Scope, receive: Receive, send: Send) -> None:
+        engine = self.gateway._engine()
+        state = engine.state
+        admission = state.admission
+        transitions = [
+            {"target": t.target, "old": t.old.value, "new": t.new.value, "reason": t.reason, "at": t.at}
+            for t in list(state.transitions)[-50:]
+        ]
+        body = {
+            "targets": state.snapshot(),
+            "admission": {
+                "inflight": admission.inflight,
+                "queued": admission.queued,
+                "congested": admission.congested,
+                "max_concurrency": admission.policy.max_concurrency,
+            },
+            "retries_in_flight": state.retry_cap.active,
+            "breaker_transitions": transitions,
+        }
+        await _respond(send, 200, orjson.dumps(body), [])
 
     async def admin_trace(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace_id = scope["path"].removeprefix("/admin/traces/")
