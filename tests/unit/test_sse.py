@@ -1,4 +1,4 @@
-from seawall.providers._http import SSEParser, parse_retry_after
+from seawall.providers._http import SSEParser
 
 
 def test_events_split_across_reads() -> None:
@@ -29,14 +29,3 @@ def test_incomplete_event_is_held() -> None:
     parser = SSEParser()
     assert parser.feed(b'data: {"x"') == []
     assert parser.feed(b":1}\n\n") == [(None, b'{"x":1}')]
-
-
-def test_retry_after_forms() -> None:
-    assert parse_retry_after({"retry-after-ms": "1500"}) == 1.5
-    assert parse_retry_after({"retry-after": "3"}) == 3.0
-    assert parse_retry_after({"retry-after": "1000"}) == 60.0  # clamped
-    assert parse_retry_after({"retry-after": "-1"}) is None
-    assert parse_retry_after({"retry-after": "soon"}) is None
-    assert parse_retry_after({"retry-after-ms": "x", "retry-after": "2"}) == 2.0
-    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, now_epoch=1445412480.0) == 10.0
-    assert parse_retry_after({}) is None

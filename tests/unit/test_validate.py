@@ -2,7 +2,7 @@ import pytest
 
 from seawall._types import Priority
 from seawall.errors import InvalidRequest
-from seawall.server._validate import client_timeout, parse_openai_request
+from seawall.server._validate import parse_openai_request
 
 OK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -57,12 +57,3 @@ def test_valid_request_passes_unknown_fields_through() -> None:
 def test_bad_priority_header() -> None:
     with pytest.raises(InvalidRequest, match="x-seawall-priority"):
         parse_openai_request(OK, {"x-seawall-priority": "urgent"})
-
-
-def test_client_timeout_takes_shortest_valid() -> None:
-    assert client_timeout({}) is None
-    assert client_timeout({"x-stainless-read-timeout": "600"}) == 600
-    assert client_timeout({"x-stainless-read-timeout": "600", "x-seawall-timeout-ms": "2500"}) == 2.5
-    assert client_timeout({"x-stainless-timeout": "30.5", "x-seawall-timeout-ms": "-1"}) == 30.5
-    assert client_timeout({"x-seawall-timeout-ms": "abc"}) is None
-    assert client_timeout({"x-seawall-timeout-ms": "nan"}) is None

@@ -7,6 +7,7 @@ through untouched. Wire errors are classified here, once (`classify_openai_error
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -28,10 +29,10 @@ from seawall.errors import (
 from seawall.providers._http import (
     SSEParser,
     make_session,
-    parse_retry_after,
     ratelimit_headers,
     transport_error,
 )
+from seawall.resilience import parse_retry_after
 
 _RL_PREFIXES = ("x-ratelimit-",)
 
@@ -64,18 +65,18 @@ def classify_openai_error(status: int, body: bytes, headers: Mapping[str, str]) 
     if status == 429:
         if code == "insufficient_quota":
             return UpstreamRejected(text, error_class=ErrorClass.AUTH, upstream_status=status, body=body)
-        return UpstreamRateLimited(text, upstream_status=status, retry_after_s=parse_retry_after(headers))
+        return UpstreamRateLimited(text, upstream_status=status, retry_after_s=_retry_after(headers))
     if status == 529 or etype == "overloaded_error":
         return UpstreamUnavailable(
             text,
             error_class=ErrorClass.OVERLOADED,
             upstream_status=status,
-            retry_after_s=parse_retry_after(headers),
+            retry_after_s=_retry_after(headers),
         )
     if status >= 500 or status in (408, 409):
         cls = ErrorClass.TIMEOUT if status in (408, 504) else ErrorClass.SERVER_ERROR
         return UpstreamUnavailable(
-            text, error_class=cls, upstream_status=status, retry_after_s=parse_retry_after(headers)
+            text, error_class=cls, upstream_status=status, retry_after_s=_retry_after(headers)
         )
     if code == "context_length_exceeded" or "maximum context length" in low or "context length" in low:
         return ContextLengthExceeded(text, upstream_status=status, body=body)
@@ -86,6 +87,10 @@ def classify_openai_error(status: int, body: bytes, headers: Mapping[str, str]) 
     if status == 404:
         return UpstreamRejected(text, error_class=ErrorClass.NOT_FOUND, upstream_status=status, body=body)
     return UpstreamRejected(text, upstream_status=status, body=body)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    return parse_retry_after(headers, now_epoch=time.time())
 
 
 def chunk_has_content(data: Mapping[str, Any]) -> bool:

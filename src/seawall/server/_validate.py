@@ -6,7 +6,6 @@ checked; everything else passes through untouched to OpenAI-compatible targets.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -172,24 +171,4 @@ def parse_openai_request(
     )
 
 
-def client_timeout(headers: Mapping[str, str]) -> float | None:
-    """The shortest positive timeout a client announced: ours in ms, the SDKs' in seconds."""
-    best: float | None = None
-    for name, scale in (
-        ("x-seawall-timeout-ms", 0.001),
-        ("x-stainless-read-timeout", 1.0),
-        ("x-stainless-timeout", 1.0),
-    ):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw) * scale
-        except ValueError:
-            continue
-        if value > 0 and not math.isnan(value) and (best is None or value < best):
-            best = value
-    return best
-
-
-__all__ = ["JSONDict", "client_timeout", "parse_openai_request"]
+__all__ = ["JSONDict", "parse_openai_request"]
