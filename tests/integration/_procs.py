@@ -103,8 +103,8 @@ class Sim:
         return data["requests"] if isinstance(data, dict) else data
 
     def calls(self) -> int:
-        """Model calls received (control plane excluded)."""
-        return int(self.stats()["total"])
+        """Model calls received (health checks, model lists and the control plane excluded)."""
+        return sum(int(n) for n in self.stats()["by_model"].values())
 
     def stop(self) -> None:
         self.proc.stop()

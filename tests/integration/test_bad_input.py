@@ -23,7 +23,8 @@ def post(
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, dict(resp.headers), json.loads(resp.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read())
+        with exc:
+            return exc.code, dict(exc.headers), json.loads(exc.read())
 
 
 def error_of(payload: dict[str, object]) -> dict[str, object]:
@@ -93,7 +94,8 @@ def test_unknown_path_and_wrong_method(gateway: GatewayProc) -> None:
     req = urllib.request.Request(gateway.url + CHAT, method="GET")
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=5)
-    assert info.value.code == 405
+    with info.value:
+        assert info.value.code == 405
 
 
 def test_rejected_request_is_traced(gateway: GatewayProc) -> None:
