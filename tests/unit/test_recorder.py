@@ -16,8 +16,8 @@ def rec(i: int, body: str = "x") -> dict[str, Any]:
         "status": 200,
         "stream": False,
         "duration_ms": 1.0,
-        "attempts": [{"request_body": body * 300}],
-        "request": {"body": body * 300},
+        "attempts": [{"request_body": body * 3000}],
+        "request": {"body": body * 3000},
     }
 
 
@@ -30,7 +30,7 @@ def test_records_reach_the_store_and_large_bodies_are_deduplicated(tmp_path: Pat
     assert recorder.flush(5)
     assert [r["id"] for r in store.list(limit=3)] == ["trace0019", "trace0018", "trace0017"]
     full = store.get("trace0007")
-    assert full is not None and full["request"]["body"] == "x" * 300
+    assert full is not None and full["request"]["body"] == "x" * 3000
     blobs = store._db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
     assert blobs == 1  # one body, shared by 20 records × 2 places
     recorder.close()
@@ -46,6 +46,7 @@ class _StuckStore(SQLiteTraceStore):
 
     def write_batch(self, records: Any) -> None:
         self.gate.wait()
+        super().write_batch(records)
 
 
 def test_journal_survives_a_crash_before_the_store_commit(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +29,37 @@ log = logging.getLogger("seawall.trace")
 SEGMENT_MAX_BYTES = 8 * 1024 * 1024
 BATCH_MAX = 512
 _ROTATE = object()
-_STOP = object()
 
 
 class TraceRecorder:
-    """Accepts finished records; see module docstring for the durability contract."""
+    """Accepts finished records; see module docstring for the durability contract.
 
-    def __init__(self, store: TraceStore | None, journal_dir: str | os.PathLike[str] | None = None) -> None:
+    Threading: only the event-loop thread calls `record()`; only the writer thread writes the store.
+    They share a `deque` (thread-safe append/popleft) and two single-writer counters, so the hot
+    path takes no lock and wakes nobody: the writer drains the deque every `interval_s`.
+    """
+
+    def __init__(
+        self,
+        store: TraceStore | None,
+        journal_dir: str | os.PathLike[str] | None = None,
+        *,
+        interval_s: float = 0.05,
+    ) -> None:
         self.store = store
         self._dir = Path(journal_dir) if journal_dir is not None else None
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._interval = interval_s
+        self._items: deque[Any] = deque()
+        self._wake = threading.Event()
+        self._stop = False
         self._thread: threading.Thread | None = None
         self._fd: int | None = None
         self._segment: Path | None = None
         self._seq = 0
         self._size = 0
-        self.recorded = 0
-        self.written = 0
+        self.recorded = 0  # written only by the event-loop thread
+        self.written = 0  # written only by the writer thread (records handled, stored or kept)
         self.failed_batches = 0
-        self._idle = threading.Condition()
-        self._pending = 0
         # After a failed store write, journal segments are kept (replayed on the next start).
         self._keep_segments = False
 
@@ -63,7 +74,7 @@ class TraceRecorder:
         replayed = 0
         if self._dir is not None:
             self._dir.mkdir(parents=True, exist_ok=True)
-            replayed = self._recover()
+            replayed = recover_journal(self.store, self._dir)
             self._open_segment()
         self._thread = threading.Thread(target=self._run, name="seawall-trace-writer", daemon=True)
         self._thread.start()
@@ -71,37 +82,45 @@ class TraceRecorder:
 
     # -- hot path ------------------------------------------------------------------------------
     def record(self, record: dict[str, Any]) -> None:
+        """Journal one finished record (durable against a process crash on return) and queue it."""
         if self.store is None:
             return
+        line = orjson.dumps(record)
         if self._fd is not None:
-            line = orjson.dumps(record) + b"\n"
-            os.write(self._fd, line)
-            self._size += len(line)
-        with self._idle:
-            self._pending += 1
-        self._queue.put(record)
+            os.write(self._fd, line + b"\n")
+            self._size += len(line) + 1
+        self._items.append((record, line))
         self.recorded += 1
         if self._fd is not None and self._size >= SEGMENT_MAX_BYTES:
             old = self._segment
             self._open_segment()
-            self._queue.put((_ROTATE, old))
+            self._items.append((_ROTATE, old))
 
     # -- lifecycle -----------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
-        """Block until every accepted record is in the store (tests, shutdown, CLI)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+        """Block until every record accepted so far is handled by the writer (tests, shutdown, CLI)."""
+        if self._thread is None:
+            return self.store is None or not self._items
+        target = self.recorded
+        deadline = time.monotonic() + timeout
+        while self.written < target:
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.002)
+        return True
 
     def close(self, timeout: float = 10.0) -> None:
         if self._thread is None:
             return
-        self._queue.put(_STOP)
+        self._stop = True
+        self._wake.set()
         self._thread.join(timeout)
         self._thread = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-            if self._pending == 0 and not self._keep_segments and self._segment is not None:
+            if self.written >= self.recorded and not self._keep_segments and self._segment is not None:
                 with contextlib.suppress(OSError):
                     self._segment.unlink()
         if self.store is not None:
@@ -117,48 +136,39 @@ class TraceRecorder:
         self._fd = os.open(self._segment, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = 0
 
-    def _recover(self) -> int:
-        assert self._dir is not None
-        assert self.store is not None
-        return recover_journal(self.store, self._dir)
-
     # -- writer thread -------------------------------------------------------------------------
     def _run(self) -> None:
-        assert self.store is not None
         while True:
-            item = self._queue.get()
-            batch: list[dict[str, Any]] = []
-            controls: list[Any] = []
-            stop = False
-            while True:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, tuple) and item and item[0] is _ROTATE:
-                    controls.append(item[1])
-                else:
-                    batch.append(item)
-                if len(batch) >= BATCH_MAX:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                if self._write(batch):
-                    self.written += len(batch)
-                else:
-                    self.failed_batches += 1
-                    self._keep_segments = True
-                with self._idle:
-                    self._pending -= len(batch)
-                    self._idle.notify_all()
-            for segment in controls if not self._keep_segments else ():
-                with contextlib.suppress(OSError):
-                    segment.unlink()
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            stop = self._stop
+            self._drain()
             if stop:
+                self._drain()
                 return
 
-    def _write(self, batch: list[dict[str, Any]]) -> bool:
+    def _drain(self) -> None:
+        items = self._items
+        while items:
+            batch: list[tuple[dict[str, Any], bytes]] = []
+            segments: list[Path] = []
+            while items and len(batch) < BATCH_MAX:
+                first, second = items.popleft()
+                if first is _ROTATE:
+                    segments.append(second)
+                else:
+                    batch.append((first, second))
+            if batch:
+                if not self._write(batch):
+                    self.failed_batches += 1
+                    self._keep_segments = True
+                self.written += len(batch)
+            if not self._keep_segments:
+                for segment in segments:
+                    with contextlib.suppress(OSError):
+                        segment.unlink()
+
+    def _write(self, batch: list[tuple[dict[str, Any], bytes]]) -> bool:
         assert self.store is not None
         for delay in (0.05, 0.25, 1.0, None):
             try:
@@ -193,7 +203,7 @@ def recover_journal(store: TraceStore, directory: Path) -> int:
             except orjson.JSONDecodeError:
                 log.warning("trace journal %s: skipping a torn record (crash mid-write)", seg.name)
         for start in range(0, len(records), BATCH_MAX):
-            store.write_batch(records[start : start + BATCH_MAX])
+            store.write_batch([(rec, orjson.dumps(rec)) for rec in records[start : start + BATCH_MAX]])
         count += len(records)
         seg.unlink()
     if count:

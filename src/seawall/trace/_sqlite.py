@@ -31,26 +31,39 @@ CREATE INDEX IF NOT EXISTS traces_ts ON traces(ts);
 CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
-BLOB_MIN = 256  # smaller bodies stay inline: a blob row costs more than it saves
+BLOB_MIN = 1024  # smaller bodies stay inline: a blob row costs more than it saves
 
 
-def split_blobs(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Replace large `*body` strings by `{"$blob": sha256}` references (recursively)."""
+def _blob_ref(text: Any, blobs: dict[str, bytes]) -> Any:
+    if not isinstance(text, str) or len(text) < BLOB_MIN:
+        return text
+    data = text.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(data).hexdigest()
+    blobs[digest] = data
+    return {"$blob": digest}
+
+
+def split_blobs(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
+    """Move large bodies (client request, upstream requests/answers, response) into content-addressed
+    blobs. Returns (record with references, blobs), or (None, {}) when nothing is large enough, so the
+    caller can store the record's existing JSON bytes unchanged."""
     blobs: dict[str, bytes] = {}
-
-    def walk(value: Any, key: str = "") -> Any:
-        if isinstance(value, str) and key.endswith("body") and len(value) >= BLOB_MIN:
-            data = value.encode("utf-8", "surrogatepass")
-            digest = hashlib.sha256(data).hexdigest()
-            blobs[digest] = data
-            return {"$blob": digest}
-        if isinstance(value, dict):
-            return {k: walk(v, k) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return walk(record), blobs
+    out = dict(record)
+    for key in ("request", "response"):
+        part = record.get(key)
+        if isinstance(part, dict) and "body" in part:
+            out[key] = {**part, "body": _blob_ref(part["body"], blobs)}
+    attempts = record.get("attempts")
+    if attempts:
+        out["attempts"] = [
+            {
+                **a,
+                "request_body": _blob_ref(a.get("request_body"), blobs),
+                "response_body": _blob_ref(a.get("response_body"), blobs),
+            }
+            for a in attempts
+        ]
+    return (out, blobs) if blobs else (None, {})
 
 
 def join_blobs(record: Any, fetch: Any) -> Any:
@@ -75,10 +88,10 @@ class SQLiteTraceStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
-    def write_batch(self, records: Sequence[dict[str, Any]]) -> None:
+    def write_batch(self, records: Sequence[tuple[dict[str, Any], bytes]]) -> None:
         rows = []
         blob_rows: dict[str, bytes] = {}
-        for rec in records:
+        for rec, line in records:
             stored, blobs = split_blobs(rec)
             blob_rows.update(blobs)
             error = rec.get("error") or {}
@@ -93,7 +106,7 @@ class SQLiteTraceStore:
                     len(rec.get("attempts") or ()),
                     rec.get("answered_by"),
                     error.get("class") if isinstance(error, dict) else None,
-                    orjson.dumps(stored),
+                    line if stored is None else orjson.dumps(stored),
                 )
             )
         with self._lock:

@@ -15,8 +15,8 @@ from seawall.errors import ConfigError
 class TraceStore(Protocol):
     """Where finished trace records end up."""
 
-    def write_batch(self, records: Sequence[dict[str, Any]]) -> None:
-        """Insert records (idempotent by trace id: a record seen twice is stored once)."""
+    def write_batch(self, records: Sequence[tuple[dict[str, Any], bytes]]) -> None:
+        """Insert (record, its JSON bytes) pairs; idempotent by trace id (seen twice: stored once)."""
         ...
 
     def get(self, trace_id: str) -> dict[str, Any] | None:
