@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from seawall.errors import RequestError
+
 JSONDict = dict[str, Any]
 
 
@@ -43,6 +45,20 @@ class ChatRequest:
     timeout_s: float | None = None
     priority: Priority = Priority.INTERACTIVE
     hedge_safe: bool = False
+    native_body: JSONDict | None = None
+    """The client's body as sent, in the `ingress` dialect, when that is not OpenAI. An adapter
+    whose dialect equals `ingress` sends it (model swapped) instead of translating `body` back."""
+    native_headers: dict[str, str] = field(default_factory=dict)
+    """Client headers a same-dialect upstream needs (e.g. `anthropic-beta`); never credentials."""
+    untranslatable: RequestError | None = None
+    """Why `body` is incomplete: the client used a feature the canonical form cannot carry (e.g.
+    Anthropic extended thinking). Only a same-dialect target can serve the request; any other
+    adapter raises this error (a 400 naming the parameter) instead of sending a partial request."""
+
+    @property
+    def passthrough(self) -> bool:
+        """True when the client's own body is available for an upstream of the ingress dialect."""
+        return self.native_body is not None and self.ingress is not Dialect.OPENAI
 
     @property
     def include_usage(self) -> bool:
@@ -97,6 +113,9 @@ class Completion:
 
     body: JSONDict
     raw: bytes | None = None
+    native: bytes | None = None
+    """The upstream's exact answer in its own (non-OpenAI) dialect, set only when the request came
+    in that same dialect (`ChatRequest.passthrough`): the server then sends these bytes as they are."""
 
 
 @dataclass(slots=True)
@@ -107,8 +126,15 @@ class Chunk:
     `content` is true when the chunk carries something the client must see (text, tool-call
     pieces, a refusal, a finish reason or usage): the first such chunk is the commit point,
     after which an attempt can no longer be retried or fall back.
+
+    `native` (pass-through only, see `ChatRequest.passthrough`) is the upstream's exact SSE event
+    bytes in its own dialect, which the server relays unchanged. One upstream event becomes one
+    chunk carrying its bytes, plus `native=b""` chunks when the event decodes to several canonical
+    chunks. An event with no canonical meaning (ping, block stop, thinking) is a carrier chunk with
+    `data == {}`; its `content` is true when the client sees something new (e.g. a thinking delta).
     """
 
     data: JSONDict
     raw: bytes | None = None
     content: bool = True
+    native: bytes | None = None

@@ -5,11 +5,17 @@ from __future__ import annotations
 from seawall.config import ProviderConfig
 from seawall.errors import ConfigError
 from seawall.providers._base import Provider
+from seawall.providers.anthropic import AnthropicProvider
+from seawall.providers.gemini import GeminiProvider
 from seawall.providers.openai import OpenAIProvider, classify_openai_error
 
 
 def build_provider(pc: ProviderConfig, *, base_url: str | None = None) -> Provider:
-    """Create the adapter for one configured provider (`base_url` overrides, for simulators)."""
+    """Create the adapter for one configured provider.
+
+    `base_url` overrides the configured one: for `kind: simulated` it is the embedded simulator's
+    root URL, which serves all three dialects (`dialect:` picks the one this provider speaks).
+    """
     key = pc.api_key.get_secret_value() if pc.api_key is not None else None
     dialect = pc.dialect if pc.kind == "simulated" else pc.kind
     if dialect == "openai":
@@ -23,7 +29,37 @@ def build_provider(pc: ProviderConfig, *, base_url: str | None = None) -> Provid
             max_connections=pc.max_connections,
             connect_timeout_s=pc.connect_timeout_s,
         )
-    raise ConfigError(f"providers[{pc.name}].kind: provider kind {dialect!r} is not available yet")
+    if dialect == "anthropic":
+        return AnthropicProvider(
+            pc.name,
+            base_url or pc.base_url or "https://api.anthropic.com",
+            anthropic_version=pc.anthropic_version,
+            default_max_tokens=pc.default_max_tokens,
+            # `sampling_params: false` (models that reject temperature/top_p/top_k) is a requested
+            # ProviderConfig key; until it exists every Anthropic provider keeps sampling knobs.
+            sampling_params=bool(getattr(pc, "sampling_params", True)),
+            api_key=key,
+            headers=pc.headers,
+            max_connections=pc.max_connections,
+            connect_timeout_s=pc.connect_timeout_s,
+        )
+    if dialect == "gemini":
+        return GeminiProvider(
+            pc.name,
+            base_url or pc.base_url or "https://generativelanguage.googleapis.com",
+            api_key=key,
+            headers=pc.headers,
+            max_connections=pc.max_connections,
+            connect_timeout_s=pc.connect_timeout_s,
+        )
+    raise ConfigError(f"providers[{pc.name}].kind: provider kind {dialect!r} is not available")
 
 
-__all__ = ["OpenAIProvider", "Provider", "build_provider", "classify_openai_error"]
+__all__ = [
+    "AnthropicProvider",
+    "GeminiProvider",
+    "OpenAIProvider",
+    "Provider",
+    "build_provider",
+    "classify_openai_error",
+]

@@ -5,9 +5,6 @@ single place where transport exceptions become `UpstreamError`s.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import math
-import time
 from collections.abc import Mapping
 
 import aiohttp
@@ -18,8 +15,6 @@ from seawall.errors import (
     UpstreamStreamCut,
     UpstreamTimeout,
 )
-
-RETRY_AFTER_MAX_S = 60.0  # the OpenAI SDK honours at most 60 s; longer values are clamped
 
 
 def make_session(*, max_connections: int, connect_timeout_s: float) -> aiohttp.ClientSession:
@@ -34,32 +29,6 @@ def make_session(*, max_connections: int, connect_timeout_s: float) -> aiohttp.C
         raise_for_status=False,
         skip_auto_headers=("User-Agent",),
     )
-
-
-def parse_retry_after(headers: Mapping[str, str], now_epoch: float | None = None) -> float | None:
-    """`retry-after-ms`, then `Retry-After` (seconds or HTTP date); garbage ignored; clamped."""
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            ms = float(value)
-        except ValueError:
-            ms = -1.0
-        if ms >= 0:
-            return min(ms / 1000.0, RETRY_AFTER_MAX_S)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now_epoch is None else now_epoch)
-    if math.isnan(seconds) or seconds < 0:
-        return None
-    return min(seconds, RETRY_AFTER_MAX_S)
 
 
 def transport_error(exc: BaseException, *, streaming: bool = False) -> UpstreamError:
@@ -106,21 +75,49 @@ class SSEParser:
             if block.startswith(b"data: ") and b"\n" not in block:  # the common case, fast
                 events.append((None, block[6:]))
                 continue
-            event: str | None = None
-            lines: list[bytes] = []
-            for line in block.split(b"\n"):
-                if line.startswith(b"data:"):
-                    lines.append(line[6:] if line.startswith(b"data: ") else line[5:])
-                elif line.startswith(b"event:"):
-                    event = line[6:].strip().decode("utf-8", "replace")
-                # comments (":") and other fields (id, retry) are ignored
-            if lines or event is not None:
-                events.append((event, b"\n".join(lines)))
+            event, payload = _fields(block)
+            if payload is not None or event is not None:
+                events.append((event, payload or b""))
+        return events
+
+    def feed_raw(self, data: bytes) -> list[tuple[str | None, bytes, bytes]]:
+        """Like `feed`, plus each event's own bytes (LF line ends, ending in a blank line) as the
+        third item: what a pass-through relays unchanged."""
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        buf = self._buf + data if self._buf else data
+        if b"\n\n" not in buf:
+            self._buf = buf
+            return []
+        *blocks, self._buf = buf.split(b"\n\n")
+        events: list[tuple[str | None, bytes, bytes]] = []
+        for block in blocks:
+            if not block:
+                continue
+            if block.startswith(b"data: ") and b"\n" not in block:  # the common case, fast
+                events.append((None, block[6:], block + b"\n\n"))
+                continue
+            event, payload = _fields(block)
+            if payload is not None or event is not None:
+                events.append((event, payload or b"", block + b"\n\n"))
         return events
 
     @property
     def pending(self) -> bytes:
         return self._buf
+
+
+def _fields(block: bytes) -> tuple[str | None, bytes | None]:
+    """The `event` name and joined `data` lines of one SSE block (`None` when absent)."""
+    event: str | None = None
+    lines: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            lines.append(line[6:] if line.startswith(b"data: ") else line[5:])
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode("utf-8", "replace")
+        # comments (":") and other fields (id, retry) are ignored
+    return event, b"\n".join(lines) if lines else None
 
 
 def ratelimit_headers(headers: Mapping[str, str], prefixes: tuple[str, ...]) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Adapter for OpenAI and every OpenAI-compatible server (Azure-style, vLLM, Ollama `/v1`, Together, Groq…).
 
 Canonical requests are already OpenAI-shaped, so this adapter only swaps in the target's model
-name and forwards; answers are forwarded as the upstream's own bytes. Unknown request fields pass
-through untouched. Wire errors are classified here, once (`classify_openai_error`).
+name and forwards; answers are forwarded as the upstream's own bytes. Unknown request fields an
+OpenAI-dialect client sent pass through untouched. A body Seawall translated from another ingress
+dialect loses the Seawall extensions strict OpenAI servers reject (`strip_extensions`). Wire errors
+are classified here, once (`classify_openai_error`).
 """
 
 from __future__ import annotations
@@ -112,6 +114,38 @@ def chunk_has_content(data: Mapping[str, Any]) -> bool:
     return False
 
 
+#: Seawall extension fields of canonical bodies translated from another dialect (Anthropic ingress):
+#: `top_k` (a sampling hint OpenAI has no knob for) and `cache_control` (Anthropic's prompt-caching
+#: marker; OpenAI caches prompts automatically). Neither changes the shape of the answer.
+EXTENSION_FIELDS = ("top_k", "cache_control")
+
+
+def strip_extensions(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A shallow copy of a translated canonical body without Seawall's extension fields, at the top
+    level, on content parts and on tools. Only containers that change are copied."""
+    out = {k: v for k, v in body.items() if k not in EXTENSION_FIELDS}
+    messages = out.get("messages")
+    if isinstance(messages, list):
+        out["messages"] = [_strip_message(m) for m in messages]
+    tools = out.get("tools")
+    if isinstance(tools, list):
+        out["tools"] = [_without_cache_control(t) for t in tools]
+    return out
+
+
+def _strip_message(message: Any) -> Any:
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content):
+        return {**message, "content": [_without_cache_control(p) for p in content]}
+    return message
+
+
+def _without_cache_control(item: Any) -> Any:
+    if isinstance(item, dict) and "cache_control" in item:
+        return {k: v for k, v in item.items() if k != "cache_control"}
+    return item
+
+
 class OpenAIProvider:
     """Speaks OpenAI Chat Completions to `base_url` (which ends in `/v1` or the server's equivalent)."""
 
@@ -145,7 +179,9 @@ class OpenAIProvider:
         return self._session
 
     def _body(self, request: ChatRequest, target: Target, *, stream: bool) -> bytes:
-        body = dict(request.body)
+        if request.untranslatable is not None:
+            raise request.untranslatable
+        body = dict(request.body) if request.ingress is Dialect.OPENAI else strip_extensions(request.body)
         body["model"] = target.model
         if stream:
             body["stream"] = True

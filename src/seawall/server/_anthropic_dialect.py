@@ -102,6 +102,8 @@ _UNSUPPORTED_TOP_LEVEL = frozenset(
     }
 )  # fmt: skip
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
+#: Every top-level request field this module knows (translated, dropped, or refused by name).
+KNOWN_FIELDS = _TOP_LEVEL | _UNSUPPORTED_TOP_LEVEL
 
 
 def anthropic_error_type(status: int) -> str:
@@ -133,7 +135,7 @@ def canonical_from_anthropic_request(body: JSONDict) -> JSONDict:
         raise InvalidRequest("messages: at least one message is required", param="messages")
     for i, msg in enumerate(messages):
         out["messages"].extend(_message(expect_dict(msg, f"messages[{i}]"), f"messages[{i}]"))
-    out["max_tokens"] = expect_int(body["max_tokens"], "max_tokens", minimum=0)
+    out["max_tokens"] = expect_int(body["max_tokens"], "max_tokens", minimum=1)
     if body.get("stop_sequences") is not None:
         stops = expect_list(body["stop_sequences"], "stop_sequences")
         out["stop"] = [expect_str(s, f"stop_sequences[{i}]") for i, s in enumerate(stops)]
@@ -428,6 +430,7 @@ def _output_config(config: JSONDict) -> JSONDict:
 
 __all__ = [
     "ANTHROPIC_ERROR_TYPES",
+    "KNOWN_FIELDS",
     "AnthropicStreamEncoder",
     "anthropic_error_body",
     "anthropic_error_type",

@@ -77,11 +77,14 @@ class SeawallApp:
     """ASGI app. `lifespan` starts and stops the gateway."""
 
     def __init__(self, gateway: Gateway) -> None:
+        from seawall.server._messages import MessagesRoute  # it builds on this module's helpers
+
         self.gateway = gateway
         self.max_body = gateway.config.server.max_body_bytes
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("POST", "/chat/completions"): self.chat_completions,
+            ("POST", "/v1/messages"): MessagesRoute(self),
             ("GET", "/v1/models"): self.models,
             ("GET", "/models"): self.models,
             ("GET", "/health/live"): self.live,
