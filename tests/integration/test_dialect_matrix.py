@@ -164,9 +164,6 @@ def test_thinking_passes_through_to_anthropic_only(env: Env) -> None:
     assert env.sims["openai"].calls() == 0 and env.sims["gemini"].calls() == 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine: an adapter's RequestError (UnsupportedFeature) should skip that target"
-)
 def test_untranslatable_request_skips_a_target_that_cannot_serve_it(env: Env) -> None:
     """Thinking can only go to an Anthropic target: a route that lists an OpenAI target first should
     still reach its Anthropic target, not answer 400 (needs the engine change in the report)."""

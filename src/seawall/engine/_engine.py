@@ -25,6 +25,7 @@ from seawall.errors import (
     ErrorClass,
     ModelNotFound,
     Overloaded,
+    RequestError,
     SeawallError,
     UpstreamBadResponse,
     UpstreamError,
@@ -56,6 +57,7 @@ class _Run:
     failed_for_good: set[str] = field(default_factory=set)
     tries: dict[str, int] = field(default_factory=dict)
     last_error: dict[str, UpstreamError] = field(default_factory=dict)
+    refusals: list[RequestError] = field(default_factory=list)
     out_of_time: bool = False
 
 
@@ -259,6 +261,14 @@ class Engine:
             return "retry budget exhausted", 0.0
         return None, delay
 
+    def _refused(self, run: _Run, pick: _Pick, refusal: RequestError, trace: Trace) -> None:
+        """The adapter cannot express this request for its target: not an attempt, not a health signal."""
+        self.state.abandon(pick.state)
+        run.attempts -= 1
+        run.failed_for_good.add(pick.target.key)
+        run.refusals.append(refusal)
+        trace.event("skip", target=pick.target.key, reason=f"cannot serve this request: {refusal.message}")
+
     def _failed(self, run: _Run, pick: _Pick, error: UpstreamError) -> None:
         run.errors.append(error)
         run.last_error[pick.target.key] = error
@@ -266,6 +276,8 @@ class Engine:
             run.failed_for_good.add(pick.target.key)
 
     def _exhausted(self, run: _Run) -> SeawallError:
+        if run.refusals and not run.errors:
+            return run.refusals[0]  # every target that could be tried refused the request as sent
         if run.out_of_time and all(e.error_class is not ErrorClass.RATE_LIMITED for e in run.errors):
             ms = round(max(0.0, run.deadline - self.clock.now()) * 1000)
             if run.errors:
@@ -315,6 +327,8 @@ class Engine:
                 result = await self._hedged(run, pick, request, trace)
                 if isinstance(result, Completion):
                     return result, trace_target(trace, pick)
+                if isinstance(result, RequestError):
+                    continue
                 if not result.error_class.may_fall_back:
                     raise result
             raise self._exhausted(run)
@@ -323,7 +337,7 @@ class Engine:
 
     async def _hedged(
         self, run: _Run, pick: _Pick, request: ChatRequest, trace: Trace
-    ) -> Completion | UpstreamError:
+    ) -> Completion | UpstreamError | RequestError:
         """One attempt, plus a hedge after the target's p95 latency when the request allows it."""
         delay = (
             pick.state.policies.hedging.hedge_delay(pick.state.stats.duration) if request.hedge_safe else None
@@ -339,7 +353,7 @@ class Engine:
             return await first
         trace.event("hedge", target=hedge.target.key, after_ms=round(delay * 1000, 1))
         tasks = {first, asyncio.ensure_future(self._attempt(run, hedge, request, trace))}
-        result: Completion | UpstreamError | None = None
+        result: Completion | UpstreamError | RequestError | None = None
         try:
             while tasks:
                 finished, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -357,7 +371,7 @@ class Engine:
 
     async def _attempt(
         self, run: _Run, pick: _Pick, request: ChatRequest, trace: Trace
-    ) -> Completion | UpstreamError:
+    ) -> Completion | UpstreamError | RequestError:
         info = AttemptInfo()
         started_ms = trace.elapsed_ms()
         t0 = self.clock.now()
@@ -374,6 +388,9 @@ class Engine:
                 )
             except UpstreamError as exc:
                 error = exc
+            except RequestError as exc:
+                self._refused(run, pick, exc, trace)
+                return exc
         except BaseException:
             self.state.abandon(pick.state)  # cancelled: client gone, or a hedge lost
             trace.event("attempt_cancelled", target=pick.target.key)
@@ -407,6 +424,8 @@ class Engine:
                 result = await self._attempt_stream(run, pick, request, trace, permit)
                 if isinstance(result, StreamHandle):
                     return result
+                if isinstance(result, RequestError):
+                    continue
                 if not result.error_class.may_fall_back:
                     raise result
             raise self._exhausted(run)
@@ -416,7 +435,7 @@ class Engine:
 
     async def _attempt_stream(
         self, run: _Run, pick: _Pick, request: ChatRequest, trace: Trace, permit: Permit
-    ) -> StreamHandle | UpstreamError:
+    ) -> StreamHandle | UpstreamError | RequestError:
         info = AttemptInfo()
         started_ms = trace.elapsed_ms()
         t0 = self.clock.now()
@@ -443,6 +462,10 @@ class Engine:
                 )
             except UpstreamError as exc:
                 error = exc
+            except RequestError as exc:
+                await agen.aclose()
+                self._refused(run, pick, exc, trace)
+                return exc
         except BaseException:
             await agen.aclose()
             self.state.abandon(pick.state)

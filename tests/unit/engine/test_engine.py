@@ -239,3 +239,28 @@ async def test_stream_without_first_token_in_time_falls_back() -> None:
     text, target = await _drain(engine, req, trace)
     assert (text, target) == ("b answers", B)
     assert "first-token timeout" in trace.attempts[0]["error"]
+
+
+async def test_target_that_cannot_express_the_request_is_skipped() -> None:
+    from seawall.errors import UnsupportedFeature
+
+    refusal = UnsupportedFeature("thinking is not supported by this target", param="thinking")
+    engine, pa, pb, _clock, _slept = make([refusal])
+    req, trace = request()
+    _completion, target = await engine.complete(req, trace)
+    assert target == B
+    assert [a["provider"] for a in trace.attempts] == ["b"]  # the refusal is not an attempt
+    assert any(e[1] == "skip" and "cannot serve" in e[2]["reason"] for e in trace.events)
+    assert engine.state.targets["a/ma"].attempts == 0  # and not a health signal
+
+
+async def test_every_target_refusing_returns_the_refusal() -> None:
+    from seawall.errors import UnsupportedFeature
+
+    refusal = UnsupportedFeature("n > 1 is not supported", param="n")
+    engine, _pa, _pb, _clock, _slept = make([refusal], [refusal])
+    req, trace = request(stream=True)
+    with pytest.raises(UnsupportedFeature) as info:
+        await engine.open_stream(req, trace)
+    assert (info.value.status, info.value.param) == (400, "n")
+    assert engine.state.admission.inflight == 0
