@@ -245,7 +245,7 @@ async def test_target_that_cannot_express_the_request_is_skipped() -> None:
     from seawall.errors import UnsupportedFeature
 
     refusal = UnsupportedFeature("thinking is not supported by this target", param="thinking")
-    engine, pa, pb, _clock, _slept = make([refusal])
+    engine, _pa, _pb, _clock, _slept = make([refusal])
     req, trace = request()
     _completion, target = await engine.complete(req, trace)
     assert target == B
