@@ -416,18 +416,25 @@ def _trace_headers(trace: Trace) -> list[tuple[bytes, bytes]]:
 class _DisconnectWatcher:
     """Races work against the client's `http.disconnect`, so a gone client cancels upstream work.
 
-    The watcher task is created lazily, only once the request body is fully read."""
+    The watcher task starts only if the work is still running after `WATCH_AFTER_S`: answers
+    faster than that never pay for a task, and a model call (seconds) is cancelled at most
+    `WATCH_AFTER_S` later than it could have been. Several `run()` calls share one watcher."""
 
-    __slots__ = ("_gone", "_receive", "_task")
+    WATCH_AFTER_S = 0.05
+
+    __slots__ = ("_gone", "_owner", "_receive", "_task", "_timer")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._owner: asyncio.Task[Any] | None = None
         self._gone = False
 
-    def _start(self, owner: asyncio.Task[Any]) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch(owner))
+    def _start(self) -> None:
+        self._timer = None
+        if self._task is None and self._owner is not None:
+            self._task = asyncio.get_running_loop().create_task(self._watch(self._owner))
 
     async def _watch(self, owner: asyncio.Task[Any]) -> None:
         while True:
@@ -440,7 +447,9 @@ class _DisconnectWatcher:
     async def run(self, work: Awaitable[Any]) -> Any:
         owner = asyncio.current_task()
         assert owner is not None
-        self._start(owner)
+        self._owner = owner
+        if self._task is None and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.WATCH_AFTER_S, self._start)
         try:
             return await work
         except asyncio.CancelledError:
@@ -449,5 +458,8 @@ class _DisconnectWatcher:
             raise
 
     def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
