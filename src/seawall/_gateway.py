@@ -176,6 +176,8 @@ class Gateway:
         error: SeawallError | None = None
         try:
             async for chunk in handle:
+                if not chunk.data:
+                    continue  # an upstream event with no meaning in the OpenAI dialect (e.g. ping)
                 trace.chunk(chunk.raw if chunk.raw is not None else orjson.dumps(chunk.data))
                 if not chunk.data.get("choices") and not request.include_usage:
                     continue

@@ -364,6 +364,8 @@ class SeawallApp:
     ) -> None:
         try:
             async for chunk in handle:
+                if not chunk.data:
+                    continue  # an upstream event with no meaning in the OpenAI dialect (e.g. ping)
                 raw = chunk.raw if chunk.raw is not None else orjson.dumps(chunk.data)
                 trace.chunk(raw)
                 if not chunk.data.get("choices"):
