@@ -85,6 +85,7 @@ class Gateway:
             state = ResilienceState.create(self.clock, self.rng, admission, retry_concurrency, throttle)
             self.engine = Engine(routes, self.providers, state=state, clock=self.clock, rng=self.rng)
             self.metrics.target_state = state.gauges
+            self.metrics.transitions = lambda: dict(state.transition_counts)
             store = open_store(self.config.traces.store)
             self.recorder = TraceRecorder(
                 store, _journal_dir(self.config.traces.store, self.config.traces.journal_dir)

@@ -46,6 +46,7 @@ class Metrics:
         self.ttft: defaultdict[str, _Histogram] = defaultdict(_Histogram)
         self.fallbacks: defaultdict[str, int] = defaultdict(int)
         self.target_state: Callable[[], Iterator[tuple[str, dict[str, float]]]] | None = None
+        self.transitions: Callable[[], dict[tuple[str, str], int]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -93,6 +94,15 @@ class Metrics:
             for model, h in data.items():
                 hist.add_metric([model], h.buckets(), h.sum)
             yield hist
+        if self.transitions is not None:
+            tr = CounterMetricFamily(
+                "seawall_breaker_transitions",
+                "Circuit breaker state changes by target and new state",
+                labels=["target", "state"],
+            )
+            for (target, state), n in self.transitions().items():
+                tr.add_metric([target, state], n)
+            yield tr
         if self.target_state is not None:
             gauges: dict[str, GaugeMetricFamily] = {}
             for target, values in self.target_state():

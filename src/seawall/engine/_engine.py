@@ -222,6 +222,12 @@ class Engine:
                     self.state.abandon(st)
                     self._skip(run, trace, st, refusal)
                     continue
+            elif run.attempts and not st.policies.retry.fits(remaining, 0.0, st.min_attempt_s()):
+                # a fallback that cannot get going before the deadline only adds load
+                self.state.abandon(st)
+                run.out_of_time = True
+                self._skip(run, trace, st, "no time left before the deadline")
+                continue
             else:
                 st.budget.deposit()
             run.tries[target.key] = tried + 1

@@ -90,6 +90,7 @@ class ResilienceState:
     targets: dict[str, TargetState] = field(default_factory=dict)
     throttles: dict[str, AdaptiveThrottle] = field(default_factory=dict)
     transitions: deque[BreakerTransition] = field(default_factory=lambda: deque(maxlen=200))
+    transition_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     active_requests: int = 0
 
     @classmethod
@@ -132,7 +133,7 @@ class ResilienceState:
             target=target,
             policies=policies,
             breaker=CircuitBreaker(
-                target.key, self.clock, policies.breaker, rng=self.rng, on_transition=self.transitions.append
+                target.key, self.clock, policies.breaker, rng=self.rng, on_transition=self._transition
             ),
             budget=RetryBudget(self.clock, policies.budget),
             limiter=ConcurrencyLimiter(algorithm),
@@ -141,6 +142,11 @@ class ResilienceState:
         )
         self.targets[target.key] = state
         return state
+
+    def _transition(self, transition: BreakerTransition) -> None:
+        self.transitions.append(transition)
+        key = (transition.target, transition.new.value)
+        self.transition_counts[key] = self.transition_counts.get(key, 0) + 1
 
     # -- before an attempt -------------------------------------------------------------------------
     def gate(self, state: TargetState) -> Gate:

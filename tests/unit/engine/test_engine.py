@@ -264,3 +264,14 @@ async def test_every_target_refusing_returns_the_refusal() -> None:
         await engine.open_stream(req, trace)
     assert (info.value.status, info.value.param) == (400, "n")
     assert engine.state.admission.inflight == 0
+
+
+async def test_no_fallback_starts_when_it_cannot_get_going_before_the_deadline() -> None:
+    engine, pa, pb, _clock, _slept = make(
+        [UpstreamUnavailable("503")], timeout_s=1.0, cost_s=0.8, resilience={"retry": {"min_attempt_s": 0.5}}
+    )
+    req, trace = request()
+    with pytest.raises(DeadlineExceeded):
+        await engine.complete(req, trace)
+    assert (len(pa.calls), len(pb.calls)) == (1, 0)
+    assert ("skip", "no time left before the deadline") in [(e[1], e[2].get("reason")) for e in trace.events]
