@@ -5,16 +5,22 @@ single place where transport exceptions become `UpstreamError`s.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
+import orjson
 
+from seawall._types import AttemptInfo, AttemptTimeouts, Dialect
 from seawall.errors import (
+    UpstreamBadResponse,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamStreamCut,
     UpstreamTimeout,
 )
+from seawall.resilience import parse_retry_after
 
 
 def make_session(*, max_connections: int, connect_timeout_s: float) -> aiohttp.ClientSession:
@@ -128,3 +134,102 @@ def ratelimit_headers(headers: Mapping[str, str], prefixes: tuple[str, ...]) -> 
         if low.startswith(prefixes) or low in ("retry-after", "retry-after-ms"):
             out[low] = value
     return out
+
+
+class HTTPProvider:
+    """What the HTTP adapters share: the pooled session, one POST with every failure mapped, and
+    the opening of a streamed answer. Subclasses set `dialect`, `label`, and implement
+    `classify()` (wire errors → `UpstreamError`) and `ratelimit()` (headers worth recording)."""
+
+    dialect: Dialect
+    label = "upstream"
+
+    def __init__(
+        self, name: str, headers: dict[str, str], *, max_connections: int, connect_timeout_s: float
+    ) -> None:
+        self.name = name
+        self._headers = headers
+        self._max_connections = max_connections
+        self._connect_timeout_s = connect_timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = make_session(
+                max_connections=self._max_connections, connect_timeout_s=self._connect_timeout_s
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def classify(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        raise NotImplementedError
+
+    def ratelimit(self, headers: Mapping[str, str]) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        error = self.classify(status, body, headers)
+        if error.retry_after_s is None:  # `retry-after-ms`, or `retry-after` as an HTTP date
+            error.retry_after_s = parse_retry_after(headers, now_epoch=time.time())
+        return error
+
+    async def post(
+        self, url: str, data: bytes, headers: Mapping[str, str], info: AttemptInfo
+    ) -> tuple[Any, bytes]:
+        """One non-streamed call: (parsed JSON, raw bytes) of a 2xx answer; else the mapped error."""
+        info.url, info.request_body = url, data
+        try:
+            async with self.session.post(url, data=data, headers=headers) as resp:
+                info.status = resp.status
+                info.ratelimit = self.ratelimit(resp.headers)
+                raw = await resp.read()
+        except (aiohttp.ClientError, OSError) as exc:
+            raise transport_error(exc) from exc
+        info.response_body = raw
+        if resp.status >= 300:
+            raise self._error(resp.status, raw, resp.headers)
+        try:
+            return orjson.loads(raw), raw
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamBadResponse(
+                f"{self.label} sent invalid JSON: {exc}", upstream_status=resp.status
+            ) from None
+
+    async def pieces(
+        self, url: str, data: bytes, headers: Mapping[str, str], timeouts: AttemptTimeouts, info: AttemptInfo
+    ) -> AsyncIterator[bytes]:
+        """The body of a streamed answer as it arrives. The idle timeout applies between reads;
+        a failure before the answer starts is a connect error, after it a cut stream."""
+        info.url, info.request_body = url, data
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle)
+        answered = False
+        try:
+            async with self.session.post(url, data=data, headers=headers, timeout=timeout) as resp:
+                answered = True
+                info.status = resp.status
+                info.ratelimit = self.ratelimit(resp.headers)
+                if resp.status >= 300:
+                    raw = await resp.read()
+                    info.response_body = raw
+                    raise self._error(resp.status, raw, resp.headers)
+                async for piece in resp.content.iter_any():
+                    yield piece
+        except (aiohttp.ClientError, OSError) as exc:
+            raise transport_error(exc, streaming=answered) from exc
+
+    def event_json(self, payload: bytes) -> dict[str, Any]:
+        """One streamed event's JSON object, or `UpstreamBadResponse`."""
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise UpstreamBadResponse(
+                f"{self.label} sent a malformed stream event: {payload[:120]!r}"
+            ) from None
+        if not isinstance(data, dict):
+            raise UpstreamBadResponse(f"{self.label} stream event is not a JSON object")
+        return data

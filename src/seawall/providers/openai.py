@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Completion, Dialect, Target
@@ -28,12 +27,7 @@ from seawall.errors import (
     UpstreamStreamCut,
     UpstreamUnavailable,
 )
-from seawall.providers._http import (
-    SSEParser,
-    make_session,
-    ratelimit_headers,
-    transport_error,
-)
+from seawall.providers._http import HTTPProvider, SSEParser, ratelimit_headers
 from seawall.resilience import parse_retry_after
 
 _RL_PREFIXES = ("x-ratelimit-",)
@@ -146,7 +140,7 @@ def _without_cache_control(item: Any) -> Any:
     return item
 
 
-class OpenAIProvider:
+class OpenAIProvider(HTTPProvider):
     """Speaks OpenAI Chat Completions to `base_url` (which ends in `/v1` or the server's equivalent)."""
 
     dialect = Dialect.OPENAI
@@ -161,22 +155,17 @@ class OpenAIProvider:
         max_connections: int = 1000,
         connect_timeout_s: float = 10.0,
     ) -> None:
-        self.name = name
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        own = {"Content-Type": "application/json", **(headers or {})}
         if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._max_connections = max_connections
-        self._connect_timeout_s = connect_timeout_s
-        self._session: aiohttp.ClientSession | None = None
+            own["Authorization"] = f"Bearer {api_key}"
+        super().__init__(name, own, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
+        self._url = base_url.rstrip("/") + "/chat/completions"
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = make_session(
-                max_connections=self._max_connections, connect_timeout_s=self._connect_timeout_s
-            )
-        return self._session
+    def classify(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return classify_openai_error(status, body, headers)
+
+    def ratelimit(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return ratelimit_headers(headers, _RL_PREFIXES)
 
     def _body(self, request: ChatRequest, target: Target, *, stream: bool) -> bytes:
         if request.untranslatable is not None:
@@ -193,26 +182,9 @@ class OpenAIProvider:
     async def complete(
         self, request: ChatRequest, target: Target, timeouts: AttemptTimeouts, info: AttemptInfo
     ) -> Completion:
-        data = self._body(request, target, stream=False)
-        info.url, info.request_body = self._url, data
-        try:
-            async with self.session.post(self._url, data=data, headers=self._headers) as resp:
-                info.status = resp.status
-                raw = await resp.read()
-                info.ratelimit = ratelimit_headers(resp.headers, _RL_PREFIXES)
-        except (aiohttp.ClientError, OSError) as exc:
-            raise transport_error(exc) from exc
-        info.response_body = raw
-        if resp.status >= 300:
-            raise classify_openai_error(resp.status, raw, resp.headers)
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamBadResponse(
-                f"upstream sent invalid JSON: {exc}", upstream_status=resp.status
-            ) from None
+        body, raw = await self.post(self._url, self._body(request, target, stream=False), self._headers, info)
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
-            raise UpstreamBadResponse("upstream answer has no 'choices' list", upstream_status=resp.status)
+            raise UpstreamBadResponse("upstream answer has no 'choices' list", upstream_status=info.status)
         info.response_model = body.get("model")
         info.system_fingerprint = body.get("system_fingerprint")
         info.usage = body.get("usage")
@@ -222,49 +194,21 @@ class OpenAIProvider:
         self, request: ChatRequest, target: Target, timeouts: AttemptTimeouts, info: AttemptInfo
     ) -> AsyncIterator[Chunk]:
         data = self._body(request, target, stream=True)
-        info.url, info.request_body = self._url, data
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle)
-        answered = False
-        try:
-            async with self.session.post(
-                self._url, data=data, headers=self._headers, timeout=timeout
-            ) as resp:
-                answered = True
-                info.status = resp.status
-                info.ratelimit = ratelimit_headers(resp.headers, _RL_PREFIXES)
-                if resp.status >= 300:
-                    raw = await resp.read()
-                    info.response_body = raw
-                    raise classify_openai_error(resp.status, raw, resp.headers)
-                parser = SSEParser()
-                async for piece in resp.content.iter_any():
-                    for _event, payload in parser.feed(piece):
-                        if payload == b"[DONE]":
-                            return
-                        try:
-                            chunk = orjson.loads(payload)
-                        except orjson.JSONDecodeError:
-                            raise UpstreamBadResponse(
-                                f"upstream sent a malformed stream event: {payload[:120]!r}"
-                            ) from None
-                        if not isinstance(chunk, dict):
-                            raise UpstreamBadResponse("upstream stream event is not a JSON object")
-                        if "error" in chunk:
-                            raise _stream_error(chunk["error"], payload)
-                        if info.response_model is None:
-                            info.response_model = chunk.get("model")
-                            info.system_fingerprint = chunk.get("system_fingerprint")
-                        if chunk.get("usage"):
-                            info.usage = chunk["usage"]
-                        yield Chunk(chunk, payload, chunk_has_content(chunk))
-        except (aiohttp.ClientError, OSError) as exc:
-            raise transport_error(exc, streaming=answered) from exc
+        parser = SSEParser()
+        async for piece in self.pieces(self._url, data, self._headers, timeouts, info):
+            for _event, payload in parser.feed(piece):
+                if payload == b"[DONE]":
+                    return
+                chunk = self.event_json(payload)
+                if "error" in chunk:
+                    raise _stream_error(chunk["error"], payload)
+                if info.response_model is None:
+                    info.response_model = chunk.get("model")
+                    info.system_fingerprint = chunk.get("system_fingerprint")
+                if chunk.get("usage"):
+                    info.usage = chunk["usage"]
+                yield Chunk(chunk, payload, chunk_has_content(chunk))
         raise UpstreamStreamCut("upstream stream ended without [DONE]")
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
 
 def _stream_error(err: Any, payload: bytes) -> UpstreamError:
