@@ -27,7 +27,6 @@ CREATE TABLE IF NOT EXISTS traces (
   error_class TEXT,
   record BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS traces_ts ON traces(ts);
 CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
@@ -47,13 +46,18 @@ def split_blobs(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str
     """Move large bodies (client request, upstream requests/answers, response) into content-addressed
     blobs. Returns (record with references, blobs), or (None, {}) when nothing is large enough, so the
     caller can store the record's existing JSON bytes unchanged."""
+    attempts = record.get("attempts") or ()
+    sizes = [len(part.get("body") or "") for part in (record.get("request"), record.get("response")) if part]
+    sizes += [len(a.get("request_body") or "") for a in attempts]
+    sizes += [len(a.get("response_body") or "") for a in attempts]
+    if max(sizes, default=0) < BLOB_MIN:
+        return None, {}  # the common case: nothing to move, store the journal's bytes as they are
     blobs: dict[str, bytes] = {}
     out = dict(record)
     for key in ("request", "response"):
         part = record.get(key)
         if isinstance(part, dict) and "body" in part:
             out[key] = {**part, "body": _blob_ref(part["body"], blobs)}
-    attempts = record.get("attempts")
     if attempts:
         out["attempts"] = [
             {
@@ -85,7 +89,9 @@ class SQLiteTraceStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # The recorder's journal already makes a delivered request's trace survive a process crash;
+        # SQLite adds no stronger guarantee by fsyncing, so it doesn't (10.6 vs 12.5 µs per record).
+        self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
 
     def write_batch(self, records: Sequence[tuple[dict[str, Any], bytes]]) -> None:
@@ -160,7 +166,7 @@ class SQLiteTraceStore:
             where.append("status >= 400")
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY ts DESC LIMIT ?"
+        sql += " ORDER BY id DESC LIMIT ?"  # ids start with the time in ms: id order is time order
         args.append(limit)
         with self._lock:
             return [dict(zip(keys, row, strict=True)) for row in self._db.execute(sql, args).fetchall()]
