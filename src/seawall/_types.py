@@ -43,6 +43,9 @@ class ChatRequest:
     stream: bool = False
     ingress: Dialect = Dialect.OPENAI
     timeout_s: float | None = None
+    stream_timeout_s: float | None = None
+    """The client's deadline for a whole stream, first token to last (`x-seawall-timeout-ms`);
+    `timeout_s` (which also reads the SDKs' read timeouts) bounds a stream only until its first token."""
     priority: Priority = Priority.INTERACTIVE
     hedge_safe: bool = False
     native_body: JSONDict | None = None

@@ -85,6 +85,9 @@ def config(sims: dict[str, Sim], **server: Any) -> dict[str, Any]:
         _model("anthropic-limited", ("anthropic", "claude-limited")),
     ]
     out: dict[str, Any] = {"providers": providers, "models": models}
+    # One gateway serves the whole module: a fault injected by one test must not open a breaker that
+    # the next test then meets (breakers have their own tests).
+    out["resilience"] = {"breaker": {"consecutive_failures": 0}}
     if server:
         out["server"] = server
     return out

@@ -62,7 +62,7 @@ def gateway_config(primary: Sim, secondary: Sim) -> dict[str, object]:
         # budget) from carrying failures of one test into the next. They are tested on their own gateways.
         "resilience": {
             "retry": {"base_delay_s": 0.01, "max_delay_s": 0.05, "min_attempt_s": 0.1},
-            "breaker": {"min_calls": 100000},
+            "breaker": {"min_calls": 100000, "consecutive_failures": 0},
             "throttle": {"min_requests": 100000},
             "budget": {"min_retries_per_sec": 1000},
         },

@@ -45,3 +45,15 @@ def test_exhausted_status_follows_failures() -> None:
     assert "rate limited" in limited_skip.message
     other = exhausted_error([], [Skip("a/m1", "circuit open", 2.0)], "m")
     assert (other.status, other.retry_after) == (503, 2.0)
+
+
+def test_a_skip_with_no_known_end_asks_for_a_second_not_for_now() -> None:
+    saturated = exhausted_error([], [Skip("a/m1", "at its concurrency limit", 0.0)], "m")
+    assert (saturated.status, saturated.retry_after) == (503, 1.0)
+    mixed = [
+        Skip("a/m1", "rejected locally by the adaptive throttle", 0.0),
+        Skip("b/m2", "circuit open", 0.4),
+    ]
+    assert exhausted_error([], mixed, "m").retry_after == 0.4
+    soon = exhausted_error([], [Skip("a/m1", "rate limited", 0.003, rate_limited=True)], "m")
+    assert (soon.status, soon.retry_after) == (429, 0.003)  # a known wait is told as it is

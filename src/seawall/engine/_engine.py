@@ -51,6 +51,7 @@ class _Run:
 
     route: ModelRoute
     deadline: float
+    started: float
     attempts: int = 0
     errors: list[UpstreamError] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
@@ -141,7 +142,8 @@ class Engine:
     def _start(self, request: ChatRequest, trace: Trace) -> _Run:
         route = self.route_for(request.model)
         budget = route.timeout_s if request.timeout_s is None else min(route.timeout_s, request.timeout_s)
-        run = _Run(route=route, deadline=self.clock.now() + budget)
+        now = self.clock.now()
+        run = _Run(route=route, deadline=now + budget, started=now)
         trace.route = {
             "model": route.name,
             "targets": [t.key for t in route.targets],
@@ -222,8 +224,13 @@ class Engine:
                     self.state.abandon(st)
                     self._skip(run, trace, st, refusal)
                     continue
-            elif run.attempts and not st.policies.retry.fits(remaining, 0.0, st.min_attempt_s()):
-                # a fallback that cannot get going before the deadline only adds load
+            elif (
+                run.attempts
+                and (start_s := st.observed_start_s()) is not None
+                and not st.policies.retry.fits(remaining, 0.0, start_s)
+            ):
+                # a fallback that cannot get going before the deadline only adds load (judged on what
+                # the target has shown; a cold fallback only needs MIN_ATTEMPT_S, checked above)
                 self.state.abandon(st)
                 run.out_of_time = True
                 self._skip(run, trace, st, "no time left before the deadline")
@@ -516,7 +523,9 @@ class Engine:
             )
             self._release(permit)
 
-        relay = _relay(agen, info, record, trace, outcome)
+        whole = request.stream_timeout_s
+        body_deadline = None if whole is None else run.started + whole
+        relay = _relay(agen, info, record, trace, outcome, deadline=body_deadline, clock=self.clock)
         return StreamHandle(pick.target, head, relay, on_close)
 
 
@@ -534,10 +543,27 @@ async def _relay(
     record: dict[str, object],
     trace: Trace,
     outcome: list[UpstreamError],
+    *,
+    deadline: float | None = None,
+    clock: Clock | None = None,
 ) -> AsyncGenerator[Chunk, None]:
-    """The post-commit remainder of a stream; a failure here is recorded on the committed attempt."""
+    """The post-commit remainder of a stream; a failure here is recorded on the committed attempt.
+    With a `deadline` (the client's x-seawall-timeout-ms), a stream still running then is ended
+    with a timeout error, whatever the upstream's pace."""
     try:
-        async for chunk in agen:
+        while True:
+            try:
+                if deadline is None or clock is None:
+                    chunk = await anext(agen)
+                else:
+                    async with asyncio.timeout(max(0.0, deadline - clock.now())):
+                        chunk = await anext(agen)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    "the request's deadline (x-seawall-timeout-ms) passed mid-stream"
+                ) from None
             yield chunk
     except UpstreamError as exc:
         outcome.append(exc)

@@ -12,6 +12,8 @@ from seawall._types import Target
 from seawall.config import TargetPolicies
 from seawall.errors import ErrorClass, NoTargetAvailable, SeawallError, UpstreamError
 
+UNKNOWN_WAIT_S = 1.0  # Retry-After for a skipped target whose wait is unknown (AdmissionPolicy's minimum)
+
 
 @dataclass(frozen=True, slots=True)
 class ModelRoute:
@@ -77,7 +79,9 @@ def exhausted_error(errors: Sequence[UpstreamError], skipped: Sequence[Skip], mo
     if not errors:
         why = "; ".join(map(str, skipped)) if skipped else "no eligible target"
         message = f"model {model!r}: no target available ({why})"
-        wait = min((s.seconds for s in skipped), default=None)
+        # A skip with no known end (at its concurrency limit, throttled) frees up at an unknown time:
+        # say UNKNOWN_WAIT_S (Retry-After's resolution), never "now", or SDKs retry at once and spin.
+        wait = min((s.seconds if s.seconds > 0 else UNKNOWN_WAIT_S for s in skipped), default=None)
         if skipped and all(s.rate_limited for s in skipped):
             return NoTargetAvailable(message, status=429, retry_after_s=wait)
         return NoTargetAvailable(message, status=503, retry_after_s=wait)

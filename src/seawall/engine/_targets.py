@@ -71,11 +71,16 @@ class TargetState:
     budget_refusals: int = 0
     local_rejections: int = 0
 
+    def observed_start_s(self) -> float | None:
+        """Observed p50 time to get going here (TTFT, else duration), capped by the policy; None
+        before the target has answered at all (a fallback that was never needed)."""
+        observed = self.stats.ttft.quantile(0.5) or self.stats.duration.quantile(0.5)
+        return None if observed is None else min(self.policies.retry.min_attempt_s, max(0.05, observed))
+
     def min_attempt_s(self) -> float:
         """How long an attempt here usually takes to get going: observed TTFT/duration p50, else policy."""
-        observed = self.stats.ttft.quantile(0.5) or self.stats.duration.quantile(0.5)
-        floor = self.policies.retry.min_attempt_s
-        return floor if observed is None else min(floor, max(0.05, observed))
+        observed = self.observed_start_s()
+        return self.policies.retry.min_attempt_s if observed is None else observed
 
 
 @dataclass(slots=True)

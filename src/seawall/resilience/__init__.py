@@ -43,7 +43,7 @@ from seawall.resilience._concurrency import (
     LimitAlgorithm,
     Outcome,
 )
-from seawall.resilience._deadline import Deadline, parse_client_timeout
+from seawall.resilience._deadline import Deadline, parse_client_timeout, parse_stream_deadline
 from seawall.resilience._hedging import HedgePolicy
 from seawall.resilience._latency import LatencyWindow, TargetStats, TargetStatsSnapshot
 from seawall.resilience._throttle import AdaptiveThrottle, ThrottlePolicy
@@ -79,4 +79,5 @@ __all__ = [
     "TransitionReason",
     "parse_client_timeout",
     "parse_retry_after",
+    "parse_stream_deadline",
 ]

@@ -1,7 +1,8 @@
 """Circuit breaker per target, with resilience4j's TIME_BASED semantics.
 
 Closed: count calls in one-second buckets over `window_s`; open when, after `min_calls`, the failure
-rate or the slow-call rate (time to first token over `slow_call_s`) reaches its threshold. Open:
+rate or the slow-call rate (time to first token over `slow_call_s`) reaches its threshold, or at once
+after `consecutive_failures` failures in a row (Envoy / Finagle). Open:
 refuse until a jittered wait that grows with each consecutive opening. Half-open: hand out
 `half_open_permits` trial calls, then close or reopen on their results. Pure: driven by an injected
 clock and `random.Random`; it must not sleep, run timers, or classify errors.
@@ -22,6 +23,7 @@ _CALLS, _FAILURES, _SLOW = 0, 1, 2
 
 TransitionReason = Literal[
     "failure_rate",  # closed → open: the window's failure rate reached the threshold
+    "consecutive_failures",  # closed → open: that many failures in a row
     "slow_call_rate",  # closed → open: the window's slow-call rate reached the threshold
     "wait_elapsed",  # open → half_open
     "trials_failed",  # half_open → open: the trials can no longer pass
@@ -83,6 +85,11 @@ class BreakerPolicy:
     window_s: int = 30
     # Hystrix requestVolumeThreshold 20; resilience4j's 100 is rarely reached by one LLM deployment.
     min_calls: int = 20
+    # Envoy outlier detection consecutive_5xx 5, Finagle failure accrual 5 consecutive failures: open
+    # at once after this many failures in a row, whatever the window holds. The window's rate alone is
+    # slow after healthy traffic: its successes must be outnumbered first, so a total outage behind
+    # 30 s of steady traffic trips only after 15-20 s. 0 turns this off.
+    consecutive_failures: int = 5
     # Hystrix sleep window 5 s; Finagle failure accrual backs off equalJittered(5 s, 300 s).
     open_base_s: float = 5.0
     # Doubles per consecutive opening (Envoy ejection time grows linearly, Finagle exponentially).
@@ -109,6 +116,8 @@ class BreakerPolicy:
             raise ValueError(f"window_s must be >= 1, got {self.window_s}")
         if self.min_calls < 1:
             raise ValueError(f"min_calls must be >= 1, got {self.min_calls}")
+        if self.consecutive_failures < 0:
+            raise ValueError(f"consecutive_failures must be >= 0, got {self.consecutive_failures}")
         if not 1.0 <= self.open_multiplier <= 10.0:
             raise ValueError(f"open_multiplier must be in [1, 10], got {self.open_multiplier!r}")
         if not self.open_max_s >= self.open_base_s:
@@ -146,6 +155,7 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._open_until: float | None = None
         self._opens = 0  # consecutive openings since the last clean close
+        self._streak = 0  # failures in a row while closed
         self._last_permit_at = 0.0
         self._permits_out = 0  # half-open trials handed out and not yet resolved
         self._trials = [0, 0, 0]  # resolved half-open trials: calls, failures, slow
@@ -218,7 +228,11 @@ class CircuitBreaker:
             self._window.add(_FAILURES, int(failed))
             self._window.add(_SLOW, int(slow))
             calls, failures, slows = self._window.totals()
-            if calls >= self._policy.min_calls:
+            self._streak = self._streak + 1 if failed else 0
+            limit = self._policy.consecutive_failures
+            if limit and self._streak >= limit:
+                self._open("consecutive_failures", failures / calls, slows / calls)
+            elif calls >= self._policy.min_calls:
                 self._open_if_tripped(calls, failures, slows, "failure_rate", "slow_call_rate")
         elif self._state is BreakerState.HALF_OPEN and self._permits_out > 0:
             # Results with no permit out started before the breaker opened: they are ignored.
@@ -276,6 +290,7 @@ class CircuitBreaker:
         old, now = self._state, self._clock.now()
         self._state, self._open_until = new, open_until
         self._window.clear()
+        self._streak = 0
         self._permits_out, self._trials = 0, [0, 0, 0]
         if self._on_transition is not None:
             event = BreakerTransition(self.target, old, new, reason, now, failure_rate, slow_rate, open_until)

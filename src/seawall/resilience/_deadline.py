@@ -76,3 +76,13 @@ def parse_client_timeout(headers: Mapping[str, str]) -> float | None:
         if (seconds := decimal(names.get(name))) is not None and seconds > 0
     ]
     return min(found, default=None)
+
+
+def parse_stream_deadline(headers: Mapping[str, str]) -> float | None:
+    """The client's deadline for a *whole* stream, in seconds: only `x-seawall-timeout-ms` says that.
+
+    The SDK headers are read timeouts (they bound the wait for the first byte), so they are not
+    applied to a stream after its first token; ours is a total deadline and is.
+    """
+    seconds = decimal(lowered(headers).get("x-seawall-timeout-ms"))
+    return seconds * 0.001 if seconds is not None and seconds > 0 else None

@@ -19,7 +19,7 @@ from seawall._gateway import Gateway
 from seawall._types import ChatRequest
 from seawall.engine import StreamHandle
 from seawall.errors import InvalidRequest, PayloadTooLarge, SeawallError
-from seawall.resilience import parse_client_timeout
+from seawall.resilience import parse_client_timeout, parse_stream_deadline
 from seawall.server._errors import error_headers, openai_error_body
 from seawall.server._validate import parse_openai_request
 from seawall.trace import Trace
@@ -281,6 +281,7 @@ class SeawallApp:
             except orjson.JSONDecodeError as exc:
                 raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
             request = parse_openai_request(parsed, headers, timeout_s=parse_client_timeout(headers))
+            request.stream_timeout_s = parse_stream_deadline(headers)
         except SeawallError as exc:
             # Rejected requests are traced too: "what did the client actually send?"
             trace = Trace(model="", ingress="openai", stream=False, request_body=raw, request_headers=kept)

@@ -40,7 +40,7 @@ from seawall.errors import (
     UpstreamRejected,
 )
 from seawall.providers._wire_common import expect_int, expect_list, expect_str
-from seawall.resilience import parse_client_timeout
+from seawall.resilience import parse_client_timeout, parse_stream_deadline
 from seawall.server._anthropic_dialect import (
     KNOWN_FIELDS,
     AnthropicStreamEncoder,
@@ -101,6 +101,7 @@ def parse_anthropic_request(raw: bytes, headers: Mapping[str, str]) -> ChatReque
         stream=canonical.get("stream") is True,
         ingress=Dialect.ANTHROPIC,
         timeout_s=parse_client_timeout(headers),
+        stream_timeout_s=parse_stream_deadline(headers),
         priority=priority,
         hedge_safe=headers.get("x-seawall-hedge", "").strip().lower() in ("1", "true", "safe"),
         native_body=body,

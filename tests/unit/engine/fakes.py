@@ -33,6 +33,13 @@ class Hang:
     """Outcome: never answer (until cancelled)."""
 
 
+class StallAfter:
+    """Outcome (streams): send `n` content chunks, then nothing more (until cancelled)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
 class FailAfter:
     """Outcome (streams): send `n` content chunks, then raise."""
 
@@ -81,6 +88,10 @@ class ScriptedProvider:
             await asyncio.Event().wait()
         if isinstance(outcome, BaseException):
             raise outcome
+        if isinstance(outcome, StallAfter):
+            for chunk in chunks("a b c d e f")[: outcome.n + 1]:
+                yield chunk
+            await asyncio.Event().wait()
         if isinstance(outcome, FailAfter):
             for chunk in chunks("a b c d e f")[: outcome.n + 1]:
                 yield chunk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -24,7 +25,7 @@ from seawall.errors import (
     UpstreamUnavailable,
 )
 from seawall.trace import Trace
-from tests.unit.engine.fakes import FailAfter, Hang, ScriptedProvider
+from tests.unit.engine.fakes import FailAfter, Hang, ScriptedProvider, StallAfter
 
 A, B = Target("a", "ma"), Target("b", "mb")
 
@@ -215,6 +216,34 @@ async def test_stream_failure_after_commit_is_raised_not_spliced() -> None:
     assert any(e[1] == "stream_failed_after_commit" for e in trace.events)
 
 
+async def test_stream_stalling_after_commit_ends_at_the_clients_deadline() -> None:
+    engine, _pa, pb, _clock, _slept = make([StallAfter(1)])
+    req, trace = request(stream=True, timeout_s=0.2)
+    req.stream_timeout_s = 0.2  # x-seawall-timeout-ms: a deadline for the whole stream
+    handle = await engine.open_stream(req, trace)
+    seen: list[object] = []
+
+    async def consume() -> None:
+        async with asyncio.timeout(5):
+            async for chunk in handle:
+                seen.append(chunk)  # noqa: PERF401 (keep what arrived before the error)
+
+    with pytest.raises(UpstreamError) as info:
+        await consume()
+    await handle.aclose()
+    assert info.value.error_class is ErrorClass.TIMEOUT
+    assert len(seen) == 2  # the role chunk and the first word, then the in-band error
+    assert pb.calls == []
+    assert trace.attempts[0]["error_class"] == "timeout"
+
+
+async def test_sdk_read_timeout_does_not_cut_a_flowing_stream() -> None:
+    engine, _pa, _pb, _clock, _slept = make(["one two three"])
+    req, trace = request(stream=True, timeout_s=0.2)  # x-stainless-read-timeout: first token only
+    text, target = await _drain(engine, req, trace)
+    assert (text, target) == ("one two three", A)
+
+
 async def test_role_chunk_alone_does_not_commit() -> None:
     engine, _pa, _pb, _clock, _slept = make([FailAfter(0, UpstreamStreamCut("cut after role"))], ["b wins"])
     req, trace = request(stream=True)
@@ -266,10 +295,23 @@ async def test_every_target_refusing_returns_the_refusal() -> None:
     assert engine.state.admission.inflight == 0
 
 
+async def test_a_cold_fallback_is_tried_with_the_time_left() -> None:
+    """A fallback that has never answered has no latency to judge by: it only needs MIN_ATTEMPT_S
+    (fallbacks are cold by nature, since the primary usually answers)."""
+    engine, pa, pb, _clock, _slept = make(
+        [UpstreamUnavailable("503")], timeout_s=1.0, cost_s=0.8, resilience={"retry": {"min_attempt_s": 0.5}}
+    )
+    req, trace = request()
+    _completion, target = await engine.complete(req, trace)
+    assert target == B
+    assert (len(pa.calls), len(pb.calls)) == (1, 1)
+
+
 async def test_no_fallback_starts_when_it_cannot_get_going_before_the_deadline() -> None:
     engine, pa, pb, _clock, _slept = make(
         [UpstreamUnavailable("503")], timeout_s=1.0, cost_s=0.8, resilience={"retry": {"min_attempt_s": 0.5}}
     )
+    engine.state.targets["b/mb"].stats.record(ok=True, duration_s=0.9)  # b has shown it needs ~0.5 s+
     req, trace = request()
     with pytest.raises(DeadlineExceeded):
         await engine.complete(req, trace)

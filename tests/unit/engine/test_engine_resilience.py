@@ -91,7 +91,7 @@ async def test_retry_budget_bounds_retries_at_a_failing_target() -> None:
     engine, pa, _pb, _clock = build(
         [UpstreamUnavailable("503")],
         targets=(A,),
-        sections={"budget": budget, "breaker": {"min_calls": 10**6}},
+        sections={"budget": budget, "breaker": {"min_calls": 10**6, "consecutive_failures": 0}},
     )
     requests = 200
     for _ in range(requests):
@@ -107,7 +107,9 @@ async def test_retry_budget_bounds_retries_at_a_failing_target() -> None:
 async def test_throttle_rejects_locally_when_provider_mostly_fails() -> None:
     throttle = ThrottlePolicy(min_requests=10, max_reject_probability=0.8)
     engine, pa, pb, _clock = build(
-        [UpstreamUnavailable("503")], throttle=throttle, sections={"breaker": {"min_calls": 10**6}}
+        [UpstreamUnavailable("503")],
+        throttle=throttle,
+        sections={"breaker": {"min_calls": 10**6, "consecutive_failures": 0}},
     )
     for _ in range(300):
         req, trace = request()
@@ -138,7 +140,8 @@ async def test_saturated_target_is_skipped() -> None:
 async def test_timeouts_shrink_the_concurrency_limit() -> None:
     conc = {"algorithm": "aimd", "settings": {"initial_limit": 20}}
     engine, _pa, _pb, _clock = build(
-        [UpstreamTimeout("slow")], sections={"concurrency": conc, "breaker": {"min_calls": 10**6}}
+        [UpstreamTimeout("slow")],
+        sections={"concurrency": conc, "breaker": {"min_calls": 10**6, "consecutive_failures": 0}},
     )
     for _ in range(5):
         req, trace = request()

@@ -9,6 +9,8 @@ from ._fakes import FixedRandom
 
 # FixedRandom(0.5) makes the ±20% jitter factor exactly 1.0, so waits are 5, 10, 20, ... s.
 MID = 0.5
+# Most tests here are about the window; the consecutive-failures trip has its own tests below.
+WINDOW_ONLY = BreakerPolicy(consecutive_failures=0)
 
 
 def make(
@@ -16,7 +18,7 @@ def make(
 ) -> tuple[CircuitBreaker, list[BreakerTransition]]:
     events: list[BreakerTransition] = []
     breaker = CircuitBreaker(
-        "alpha/gpt", clock, policy, rng=FixedRandom(jitter_at), on_transition=events.append
+        "alpha/gpt", clock, policy or WINDOW_ONLY, rng=FixedRandom(jitter_at), on_transition=events.append
     )
     return breaker, events
 
@@ -40,6 +42,39 @@ def test_defaults() -> None:
     assert (p.failure_rate_threshold, p.slow_call_rate_threshold, p.slow_call_s) == (0.5, 0.8, 30.0)
     assert (p.window_s, p.min_calls, p.half_open_permits) == (30, 20, 3)
     assert (p.open_base_s, p.open_multiplier, p.open_max_s, p.open_jitter) == (5.0, 2.0, 300.0, 0.2)
+    assert p.consecutive_failures == 5
+
+
+def test_opens_after_consecutive_failures_whatever_the_window_holds() -> None:
+    breaker, events = make(ManualClock(), policy=BreakerPolicy())
+    record(breaker, successes=500, failures=4)  # 0.8% failures over the window
+    assert breaker.state is BreakerState.CLOSED
+    record(breaker, failures=1)
+    assert breaker.state is BreakerState.OPEN
+    assert events[0].reason == "consecutive_failures"
+    assert events[0].failure_rate == 5 / 505
+
+
+def test_a_success_restarts_the_count_of_consecutive_failures() -> None:
+    breaker, _ = make(ManualClock(), policy=BreakerPolicy(min_calls=1000))
+    for _ in range(50):
+        record(breaker, failures=4, successes=1)
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_consecutive_failures_count_again_after_a_close() -> None:
+    clock = ManualClock()
+    breaker, events = make(clock, policy=BreakerPolicy(half_open_permits=1))
+    record(breaker, failures=4)
+    assert breaker.state is BreakerState.CLOSED
+    record(breaker, failures=1)
+    clock.advance(5.0)
+    assert breaker.allow()
+    record(breaker, successes=1)  # trial passed: closed, and the old streak is forgotten
+    assert breaker.state is BreakerState.CLOSED
+    record(breaker, failures=4)
+    assert breaker.state is BreakerState.CLOSED
+    assert [e.reason for e in events] == ["consecutive_failures", "wait_elapsed", "trials_passed"]
 
 
 def test_does_not_open_below_min_calls() -> None:
@@ -96,7 +131,9 @@ def test_under_the_slow_threshold_or_unmeasured_is_not_slow() -> None:
 
 
 def test_slow_failures_count_as_both() -> None:
-    breaker, events = make(ManualClock(), policy=BreakerPolicy(failure_rate_threshold=1.0))
+    breaker, events = make(
+        ManualClock(), policy=BreakerPolicy(failure_rate_threshold=1.0, consecutive_failures=0)
+    )
     for _ in range(20):
         breaker.record_failure(ttft_s=60.0)
     assert events[0].reason == "failure_rate"
@@ -297,6 +334,7 @@ def test_snapshot() -> None:
         ("slow_call_s", 0.0),
         ("window_s", 0),
         ("min_calls", 0),
+        ("consecutive_failures", -1),
         ("open_base_s", -1.0),
         ("open_multiplier", 0.5),
         ("open_max_s", 1.0),

@@ -72,3 +72,12 @@ def test_parse_client_timeout_takes_the_shortest(headers: dict[str, str], expect
 def test_parse_client_timeout_ignores_garbage(bad: str) -> None:
     assert parse_client_timeout({"x-seawall-timeout-ms": bad}) is None
     assert parse_client_timeout({"x-seawall-timeout-ms": bad, "x-stainless-timeout": "7"}) == 7.0
+
+
+def test_only_seawall_header_bounds_a_whole_stream() -> None:
+    from seawall.resilience import parse_stream_deadline
+
+    assert parse_stream_deadline({"X-Seawall-Timeout-Ms": "1500"}) == 1.5
+    assert parse_stream_deadline({"x-stainless-read-timeout": "600", "x-stainless-timeout": "60"}) is None
+    assert parse_stream_deadline({"x-seawall-timeout-ms": "0"}) is None
+    assert parse_stream_deadline({"x-seawall-timeout-ms": "-5"}) is None
