@@ -1,0 +1,123 @@
+"""Seawall's own CPU cost per request, without sockets.
+
+Calls the ASGI app directly with a fixed Chat Completions request while the upstream adapter is
+replaced by a stub that returns a canned answer, so the figure is Seawall's code alone (ingress,
+engine with every resilience policy, traces, metrics), not uvicorn's or aiohttp's.
+
+    .venv/bin/python benchmarks/inprocess.py                 # tracing off and on (SQLite)
+    .venv/bin/python benchmarks/inprocess.py --requests 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from typing import Any
+
+import orjson
+
+from seawall._gateway import Gateway
+from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Completion, Dialect, Target
+from seawall.server import SeawallApp
+
+ANSWER = orjson.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "The quick brown fox jumps over the lazy dog."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 8, "completion_tokens": 12, "total_tokens": 20},
+        "system_fingerprint": "fp_bench",
+    }
+)
+BODY = (
+    b'{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},'
+    b'{"role":"user","content":"Write one short sentence about foxes."}],"max_tokens":16}'
+)
+
+
+class StubProvider:
+    """Answers at once with a canned completion (no network)."""
+
+    dialect = Dialect.OPENAI
+    name = "up"
+
+    async def complete(
+        self, request: ChatRequest, target: Target, timeouts: AttemptTimeouts, info: AttemptInfo
+    ) -> Completion:
+        body = orjson.loads(ANSWER)
+        info.status, info.response_model, info.usage = 200, body["model"], body["usage"]
+        info.request_body, info.response_body = BODY, ANSWER
+        return Completion(body, ANSWER)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def measure(store: str, requests: int) -> float:
+    folder = tempfile.mkdtemp(prefix="seawall-inprocess-")
+    config: dict[str, Any] = {
+        "providers": [{"name": "up", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "k"}],
+        "models": [{"name": "gpt-4o-mini", "targets": [{"provider": "up", "model": "gpt-4o-mini"}]}],
+        "traces": {"store": "none" if store == "none" else f"sqlite:///{folder}/traces.db"},
+    }
+    gateway = Gateway.from_config(config)
+    await gateway.start()
+    assert gateway.engine is not None
+    gateway.engine.providers["up"] = StubProvider()  # type: ignore[assignment]
+    app = SeawallApp(gateway)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": headers,
+        "query_string": b"",
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    for _ in range(requests // 10):  # warm-up
+        await app(scope, receive, send)
+    assert gateway.recorder.flush(60)
+    cpu = time.process_time()
+    for _ in range(requests):
+        await app(scope, receive, send)
+    assert gateway.recorder.flush(60)  # the writer thread's work counts too
+    cost = (time.process_time() - cpu) / requests * 1e6
+    await gateway.aclose()
+    return cost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=30000)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        run = uvloop.run
+    except ImportError:  # pragma: no cover
+        run = asyncio.run
+    for store in ("none", "sqlite"):
+        cost = run(measure(store, args.requests))
+        print(f"traces {store:6s}: {cost:6.1f} µs of CPU per request (all threads)")
+
+
+if __name__ == "__main__":
+    main()
