@@ -7,7 +7,7 @@ from seawall.resilience import AIMDLimit, AIMDPolicy, ConcurrencyLimiter, Gradie
 
 def test_aimd_increases_on_success_when_in_use() -> None:
     # concurrency-limits AIMDLimitTest.increaseOnSuccess: 20 → 21.
-    limit = AIMDLimit()
+    limit = AIMDLimit(AIMDPolicy(initial_limit=20))
     limit.update(rtt_s=0.001, inflight=10, dropped=False)
     assert limit.limit == 21
 
@@ -20,9 +20,14 @@ def test_aimd_decreases_on_drop() -> None:
 
 
 def test_aimd_holds_when_the_limit_is_not_in_use() -> None:
-    limit = AIMDLimit()
+    limit = AIMDLimit(AIMDPolicy(initial_limit=20))
     limit.update(rtt_s=0.1, inflight=9, dropped=False)  # 9 × 2 < 20
     assert limit.limit == 20
+
+
+def test_aimd_defaults_start_high_enough_for_a_burst() -> None:
+    policy = AIMDPolicy()
+    assert (policy.initial_limit, policy.max_limit) == (100, 1000)
 
 
 def test_aimd_respects_min_and_max() -> None:
@@ -117,7 +122,7 @@ def test_limiter_caps_inflight_at_the_limit() -> None:
 
 
 def test_limiter_drop_shrinks_and_ignore_changes_nothing() -> None:
-    limiter = ConcurrencyLimiter()  # AIMD by default
+    limiter = ConcurrencyLimiter(AIMDLimit(AIMDPolicy(initial_limit=20)))
     for _ in range(3):
         assert limiter.try_acquire()
     limiter.release("ignore")
@@ -135,7 +140,7 @@ def test_limiter_drop_shrinks_and_ignore_changes_nothing() -> None:
     [
         ("min_limit", 0),
         ("max_limit", 0),
-        ("initial_limit", 500),
+        ("initial_limit", 5000),
         ("backoff_ratio", 0.4),
         ("backoff_ratio", 1.0),
     ],
