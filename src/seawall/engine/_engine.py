@@ -320,9 +320,12 @@ class Engine:
         ttft_s: float | None = None,
         hold_slot: bool = False,
     ) -> None:
-        before = len(self.state.transitions)
+        seq = self.state.transition_seq
         self.state.settle(pick.state, error, duration_s=duration_s, ttft_s=ttft_s, hold_slot=hold_slot)
-        for transition in list(self.state.transitions)[before:]:
+        self._note_transitions(seq, trace)
+
+    def _note_transitions(self, seq: int, trace: Trace) -> None:
+        for transition in self.state.transitions_since(seq):
             trace.event(
                 "breaker",
                 target=transition.target,
@@ -518,9 +521,11 @@ class Engine:
 
         def on_close() -> None:
             failure = outcome[0] if outcome else None
+            seq = self.state.transition_seq
             self.state.release_stream(
                 pick.state, duration_s=self.clock.now() - t0, ttft_s=ttft, error=failure
             )
+            self._note_transitions(seq, trace)  # the breaker's verdict on a stream comes at its end
             self._release(permit)
 
         whole = request.stream_timeout_s

@@ -96,6 +96,7 @@ class ResilienceState:
     throttles: dict[str, AdaptiveThrottle] = field(default_factory=dict)
     transitions: deque[BreakerTransition] = field(default_factory=lambda: deque(maxlen=200))
     transition_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    transition_seq: int = 0  # transitions ever seen (the deque keeps only the last 200)
     active_requests: int = 0
 
     @classmethod
@@ -150,6 +151,7 @@ class ResilienceState:
 
     def _transition(self, transition: BreakerTransition) -> None:
         self.transitions.append(transition)
+        self.transition_seq += 1
         key = (transition.target, transition.new.value)
         self.transition_counts[key] = self.transition_counts.get(key, 0) + 1
 
@@ -186,10 +188,12 @@ class ResilienceState:
         hold_slot: bool = False,
     ) -> None:
         """Feed one attempt's outcome to every policy. `hold_slot`: a committed stream keeps its
-        concurrency slot until `release_stream()`."""
+        concurrency slot and its breaker permit until `release_stream()`, which gives the breaker
+        its verdict (a stream cut or stalled after its first token is a failure)."""
         state.attempts += 1
         if error is None:
-            state.breaker.record_success(ttft_s=ttft_s)
+            if not hold_slot:
+                state.breaker.record_success(ttft_s=ttft_s)
             state.throttle.record(True)
             if not hold_slot:
                 state.limiter.release("success", duration_s if ttft_s is None else ttft_s)
@@ -209,6 +213,11 @@ class ResilienceState:
         state.limiter.release("drop" if cls in _LIMIT_DROP else "ignore", duration_s)
         state.stats.record(ok=not cls.provider_health)
 
+    def transitions_since(self, seq: int) -> list[BreakerTransition]:
+        """Transitions after `transition_seq` was `seq` (that are still in the bounded log)."""
+        new = self.transition_seq - seq
+        return list(self.transitions)[-new:] if new > 0 else []
+
     def release_stream(
         self,
         state: TargetState,
@@ -222,9 +231,14 @@ class ResilienceState:
         the concurrency limit that the target is overloaded."""
         rtt = ttft_s if ttft_s is not None else duration_s
         if error is None:
+            state.breaker.record_success(ttft_s=ttft_s)
             state.limiter.release("success", rtt)
             state.stats.duration.add(duration_s)
             return
+        if error.error_class in _BREAKER_FAILURE:
+            state.breaker.record_failure(ttft_s=ttft_s)
+        else:
+            state.breaker.record_success(ttft_s=ttft_s)
         state.limiter.release("drop" if error.error_class in _LIMIT_DROP else "ignore", rtt)
         state.stats.record(ok=False)
 

@@ -193,3 +193,29 @@ async def test_no_hedge_unless_the_request_is_marked_safe() -> None:
     req, trace = request(hedge_safe=False)
     await engine.complete(req, trace)
     assert "hedge" not in [e[1] for e in trace.events]
+
+
+async def test_streams_cut_after_their_first_token_open_the_breaker() -> None:
+    from seawall.errors import UpstreamError, UpstreamStreamCut
+    from tests.unit.engine.fakes import FailAfter
+
+    breaker = {"consecutive_failures": 3, "min_calls": 10**6}
+    engine, pa, _pb, _clock = build([FailAfter(2, UpstreamStreamCut("cut"))], sections={"breaker": breaker})
+    events: list[str] = []
+    for _ in range(3):
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        req = ChatRequest(body=body, model="m", stream=True)
+        trace = Trace(model="m", ingress="openai", stream=True, request_body=None)
+        handle = await engine.open_stream(req, trace)
+
+        async def drain(h: Any = handle) -> None:
+            async for _chunk in h:
+                pass
+
+        with pytest.raises(UpstreamError):
+            await drain()
+        await handle.aclose()
+        events += [e[2]["new"] for e in trace.events if e[1] == "breaker"]
+    assert engine.state.targets["a/ma"].breaker.state.value == "open"
+    assert events == ["open"]  # recorded in the trace of the request whose stream tipped it
+    assert len(pa.calls) == 3
