@@ -61,10 +61,18 @@ def test_env_default_and_missing() -> None:
     ("patch", "expected"),
     [
         ({"trace": {}}, "cfg.yaml: trace: unknown key"),
-        ({"state": "mongo://x"}, "cfg.yaml: state: expected 'memory' or redis://"),
+        ({"state": "mongo://x"}, "cfg.yaml: state: expected 'memory'"),
+        (
+            {"state": "redis://127.0.0.1:6379/0"},
+            "cfg.yaml: state: shared state in Redis is not available yet",
+        ),
+        (
+            {"traces": {"store": "postgresql://h/db"}},
+            "cfg.yaml: traces.store: the PostgreSQL trace store is not",
+        ),
         ({"server": {"port": "eighty"}}, "cfg.yaml: server.port: Input should be a valid integer"),
         ({"server": {"max_body_bytes": 10}}, "cfg.yaml: server.max_body_bytes: Input should be greater than"),
-        ({"traces": {"store": "mysql://x"}}, "cfg.yaml: traces.store: expected sqlite:///PATH"),
+        ({"traces": {"store": "mysql://x"}}, "cfg.yaml: traces.store: expected sqlite:///PATH or none"),
         ({"models": []}, "cfg.yaml: models: List should have at least 1 item"),
     ],
 )

@@ -103,9 +103,11 @@ class TracesConfig(_Strict):
     @field_validator("store")
     @classmethod
     def _store(cls, value: str) -> str:
-        if value == "none" or value.startswith(("sqlite://", "postgresql://", "postgres://")):
+        if value == "none" or value.startswith("sqlite://"):
             return value
-        raise ValueError("expected sqlite:///PATH, postgresql://..., or none")
+        if value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("the PostgreSQL trace store is not available yet; use sqlite:///PATH or none")
+        raise ValueError("expected sqlite:///PATH or none")
 
 
 class GatewayConfig(_Strict):
@@ -121,9 +123,11 @@ class GatewayConfig(_Strict):
     @field_validator("state")
     @classmethod
     def _state(cls, value: str) -> str:
-        if value == "memory" or value.startswith(("redis://", "rediss://")):
+        if value == "memory":
             return value
-        raise ValueError("expected 'memory' or redis://HOST:PORT/DB")
+        if value.startswith(("redis://", "rediss://")):
+            raise ValueError("shared state in Redis is not available yet; use 'memory' (one gateway process)")
+        raise ValueError("expected 'memory'")
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -33,7 +33,7 @@ class TraceStore(Protocol):
 
 
 def open_store(url: str) -> TraceStore | None:
-    """`sqlite:///path`, `postgresql://...`, or `none` (no recording)."""
+    """`sqlite:///path`, or `none` (no recording). PostgreSQL is planned and rejected clearly."""
     if url == "none":
         return None
     if url.startswith("sqlite://"):
