@@ -5,7 +5,6 @@ Holds no logic the library lacks: each command parses flags and calls into the p
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sys
@@ -216,10 +215,6 @@ def traces_show(trace_id: str, store: str | None, config_path: str | None, as_js
         click.echo(json.dumps(record, indent=2))
         return
     click.echo(render_trace(record))
-
-
-def _run(coro: Any) -> Any:  # pragma: no cover - helper for future async commands
-    return asyncio.run(coro)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,5 @@
 from seawall._types import Target
-from seawall.engine import exhausted_error, next_target
+from seawall.engine import candidates, exhausted_error
 from seawall.engine._routing import Skip
 from seawall.errors import (
     ContextLengthExceeded,
@@ -15,14 +15,14 @@ A, B, C = Target("a", "m1"), Target("b", "m2"), Target("c", "m3")
 
 
 def test_walks_down_then_wraps() -> None:
-    order = [next_target([A, B, C], n, lambda t: True, set()) for n in range(5)]
-    assert order == [A, B, C, A, B]
+    firsts = [next(candidates([A, B, C], n, set())) for n in range(5)]
+    assert firsts == [A, B, C, A, B]
+    assert list(candidates([A, B, C], 1, set())) == [B, C, A]
 
 
-def test_skips_ineligible_and_failed_for_good() -> None:
-    assert next_target([A, B, C], 0, lambda t: t is not A, set()) == B
-    assert next_target([A, B, C], 0, lambda t: True, {"a/m1", "b/m2"}) == C
-    assert next_target([A, B], 0, lambda t: False, set()) is None
+def test_skips_targets_failed_for_good() -> None:
+    assert list(candidates([A, B, C], 0, {"a/m1", "b/m2"})) == [C]
+    assert list(candidates([A, B], 0, {"a/m1", "b/m2"})) == []
 
 
 def test_exhausted_status_follows_failures() -> None:

@@ -1,7 +1,7 @@
 """The request engine: admission, routing, gated attempts, fallback, deadlines, the streaming commit point."""
 
 from seawall.engine._engine import Engine, StreamHandle
-from seawall.engine._routing import ModelRoute, Skip, exhausted_error, next_target
+from seawall.engine._routing import ModelRoute, Skip, candidates, exhausted_error
 from seawall.engine._targets import ResilienceState, TargetState
 
 __all__ = [
@@ -11,6 +11,6 @@ __all__ = [
     "Skip",
     "StreamHandle",
     "TargetState",
+    "candidates",
     "exhausted_error",
-    "next_target",
 ]

@@ -18,7 +18,7 @@ from typing import cast
 
 from seawall._clock import Clock, MonotonicClock
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Completion, Target
-from seawall.engine._routing import ModelRoute, Skip, exhausted_error
+from seawall.engine._routing import ModelRoute, Skip, candidates, exhausted_error
 from seawall.engine._targets import Gate, ResilienceState, TargetState
 from seawall.errors import (
     DeadlineExceeded,
@@ -201,11 +201,7 @@ class Engine:
         if remaining < MIN_ATTEMPT_S:
             run.out_of_time = True
             return None
-        targets = run.route.targets
-        for offset in range(len(targets)):
-            target = targets[(run.attempts + offset) % len(targets)]
-            if target.key in run.failed_for_good:
-                continue
+        for target in candidates(run.route.targets, run.attempts, run.failed_for_good):
             st = self.state.targets[target.key]
             gate = self.state.gate(st)
             if gate != "ok":

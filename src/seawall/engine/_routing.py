@@ -5,7 +5,7 @@ No I/O and no clock reads: the engine passes in what it knows (time now, per-tar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from seawall._types import Target
@@ -33,26 +33,18 @@ class ModelRoute:
         return self.policies[0].retry.max_attempts
 
 
-def next_target(
-    targets: Sequence[Target],
-    attempt: int,
-    eligible: Callable[[Target], bool],
-    failed_for_good: set[str],
-) -> Target | None:
-    """Walk the list in preference order, wrapping around: attempt n starts at target n mod len.
+def candidates(targets: Sequence[Target], attempt: int, failed_for_good: set[str]) -> Iterator[Target]:
+    """The targets attempt `attempt` may try, in order: preference order rotated so attempt n starts
+    at target n mod len, without those that failed this request in a way a retry cannot fix.
 
-    The first attempt tries the primary; later attempts fall back down the list before coming
-    back to a target that already failed. Ineligible targets (rate-limited, breaker open) and
-    targets that failed in a way a retry cannot fix are skipped.
+    The first attempt tries the primary; later attempts fall back down the list before coming back
+    to a target that already failed. The engine takes the first candidate that passes its gates.
     """
     n = len(targets)
     for offset in range(n):
         target = targets[(attempt + offset) % n]
-        if target.key in failed_for_good:
-            continue
-        if eligible(target):
-            return target
-    return None
+        if target.key not in failed_for_good:
+            yield target
 
 
 @dataclass(frozen=True, slots=True)
