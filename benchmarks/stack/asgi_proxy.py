@@ -196,3 +196,51 @@ class HttpxProxy:
 aiohttp_app = AiohttpProxy()
 httpx_app = HttpxProxy()
 httpx2_app = HttpxProxy("httpx2")
+
+
+class H1Proxy:
+    """The same with Seawall's own HTTP/1.1 client (seawall.providers._h1; needs seawall installed)."""
+
+    def __init__(self):
+        self.client = None
+
+    async def startup(self):
+        from seawall.providers._h1 import H1Client
+
+        self.client = H1Client(max_connections=100000, keepalive_s=60)
+
+    async def shutdown(self):
+        await self.client.aclose()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await lifespan(receive, send, self.startup, self.shutdown)
+        if scope["type"] != "http":
+            return None
+        parsed = await parse_request(scope, receive, send)
+        if parsed is None:
+            return None
+        body, stream = parsed
+        with contextlib.suppress(asyncio.CancelledError):  # the client went away
+            async with disconnect_cancels(receive):
+                up = await self.client.request("POST", UPSTREAM, FORWARD_HEADERS, body)
+                try:
+                    ctype = up.headers.get("content-type", "application/json").encode("latin-1")
+                    if not stream or up.status != 200:
+                        data = await up.read()
+                    else:
+                        data = None
+                        headers = [(b"content-type", ctype), NO_CACHE]
+                        await send({"type": "http.response.start", "status": 200, "headers": headers})
+                        async for chunk in up.iter_chunks():
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                finally:
+                    up.release()
+            if data is None:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await send_whole(send, up.status, data, ctype)
+        return None
+
+
+h1_app = H1Proxy()

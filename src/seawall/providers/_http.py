@@ -1,4 +1,4 @@
-"""What every HTTP adapter shares: one pooled aiohttp session per provider, an SSE parser, and the
+"""What every HTTP adapter shares: one pooled HTTP/1.1 client (`_h1`) per provider, an SSE parser, and the
 single place where transport exceptions become `UpstreamError`s.
 """
 
@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from seawall._types import AttemptInfo, AttemptTimeouts, Dialect
@@ -20,38 +19,37 @@ from seawall.errors import (
     UpstreamStreamCut,
     UpstreamTimeout,
 )
+from seawall.providers._h1 import (
+    H1Client,
+    H1ConnectError,
+    H1Disconnected,
+    H1Error,
+    H1ProtocolError,
+)
 from seawall.resilience import parse_retry_after
 
 
-def make_session(*, max_connections: int, connect_timeout_s: float) -> aiohttp.ClientSession:
-    """One pooled client per provider; never one per request. aiohttp never retries by itself."""
-    connector = aiohttp.TCPConnector(
-        limit=max_connections, limit_per_host=max_connections, ttl_dns_cache=300, keepalive_timeout=30
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s),
-        auto_decompress=True,
-        raise_for_status=False,
-        skip_auto_headers=("User-Agent",),
-    )
+def make_client(*, max_connections: int, connect_timeout_s: float) -> H1Client:
+    """One pooled client per provider; never one per request. It never retries by itself (except
+    resending once on a fresh connection when a kept-alive one was found closed: see `_h1`)."""
+    return H1Client(max_connections=max_connections, connect_timeout_s=connect_timeout_s, keepalive_s=30.0)
 
 
 def transport_error(exc: BaseException, *, streaming: bool = False) -> UpstreamError:
-    """Map an aiohttp/OS exception to Seawall's tree (the one boundary for transport errors)."""
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    """Map a client/OS exception to Seawall's tree (the one boundary for transport errors)."""
+    if isinstance(exc, asyncio.TimeoutError):
         return UpstreamTimeout(f"upstream timed out: {exc or type(exc).__name__}")
-    if isinstance(exc, aiohttp.ClientPayloadError):
+    if isinstance(exc, H1ProtocolError):
         if streaming:
             return UpstreamStreamCut(f"upstream stream broke: {exc}")
-        return UpstreamConnectionError(f"upstream response broke: {exc}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamConnectionError(f"cannot connect to upstream: {exc.os_error or exc}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return UpstreamBadResponse(f"upstream answer broke: {exc}")
+    if isinstance(exc, H1ConnectError):
+        return UpstreamConnectionError(str(exc))
+    if isinstance(exc, H1Disconnected):
         if streaming:
             return UpstreamStreamCut("upstream closed the connection mid-stream")
         return UpstreamConnectionError("upstream closed the connection without an answer")
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, H1Error | OSError):
         if streaming:
             return UpstreamStreamCut(f"upstream connection failed mid-stream: {exc}")
         return UpstreamConnectionError(f"upstream connection failed: {exc or type(exc).__name__}")
@@ -137,7 +135,7 @@ def ratelimit_headers(headers: Mapping[str, str], prefixes: tuple[str, ...]) -> 
 
 
 class HTTPProvider:
-    """What the HTTP adapters share: the pooled session, one POST with every failure mapped, and
+    """What the HTTP adapters share: the pooled client, one POST with every failure mapped, and
     the opening of a streamed answer. Subclasses set `dialect`, `label`, and implement
     `classify()` (wire errors → `UpstreamError`) and `ratelimit()` (headers worth recording)."""
 
@@ -151,20 +149,20 @@ class HTTPProvider:
         self._headers = headers
         self._max_connections = max_connections
         self._connect_timeout_s = connect_timeout_s
-        self._session: aiohttp.ClientSession | None = None
+        self._client: H1Client | None = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = make_session(
+    def client(self) -> H1Client:
+        if self._client is None:
+            self._client = make_client(
                 max_connections=self._max_connections, connect_timeout_s=self._connect_timeout_s
             )
-        return self._session
+        return self._client
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     def classify(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         raise NotImplementedError
@@ -184,11 +182,14 @@ class HTTPProvider:
         """One non-streamed call: (parsed JSON, raw bytes) of a 2xx answer; else the mapped error."""
         info.url, info.request_body = url, data
         try:
-            async with self.session.post(url, data=data, headers=headers) as resp:
+            resp = await self.client.request("POST", url, headers, data)
+            try:
                 info.status = resp.status
                 info.ratelimit = self.ratelimit(resp.headers)
                 raw = await resp.read()
-        except (aiohttp.ClientError, OSError) as exc:
+            finally:
+                resp.release()
+        except (TimeoutError, H1Error, OSError) as exc:
             raise transport_error(exc) from exc
         info.response_body = raw
         if resp.status >= 300:
@@ -206,10 +207,12 @@ class HTTPProvider:
         """The body of a streamed answer as it arrives. The idle timeout applies between reads;
         a failure before the answer starts is a connect error, after it a cut stream."""
         info.url, info.request_body = url, data
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.idle)
         answered = False
         try:
-            async with self.session.post(url, data=data, headers=headers, timeout=timeout) as resp:
+            resp = await self.client.request(
+                "POST", url, headers, data, connect_timeout=timeouts.connect, head_timeout=timeouts.idle
+            )
+            try:
                 answered = True
                 info.status = resp.status
                 info.ratelimit = self.ratelimit(resp.headers)
@@ -217,9 +220,11 @@ class HTTPProvider:
                     raw = await resp.read()
                     info.response_body = raw
                     raise self._error(resp.status, raw, resp.headers)
-                async for piece in resp.content.iter_any():
+                async for piece in resp.iter_chunks(timeouts.idle):
                     yield piece
-        except (aiohttp.ClientError, OSError) as exc:
+            finally:
+                resp.release()
+        except (TimeoutError, H1Error, OSError) as exc:
             raise transport_error(exc, streaming=answered) from exc
 
     def event_json(self, payload: bytes) -> dict[str, Any]:
