@@ -92,3 +92,47 @@ def test_disabled_recorder_is_a_no_op() -> None:
     assert recorder.start() == 0
     recorder.record(rec(1))
     assert not recorder.enabled
+
+
+def test_segments_rotate_and_are_deleted_once_stored(tmp_path: Path, monkeypatch: Any) -> None:
+    import seawall.trace._recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "SEGMENT_MAX_BYTES", 4096)
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    journal = tmp_path / "journal"
+    recorder = TraceRecorder(store, journal)
+    recorder.start()
+    recorder.record(rec(0, body="y"))  # 2 × 3000 bytes of body: bigger than a whole segment
+    for i in range(1, 30):
+        recorder.record(rec(i, body="z"[: i % 2] or "w"))
+    assert recorder.flush(5)
+    assert recorder._seq > 3  # it rotated
+    assert len(store.list(limit=100)) == 30
+    full = store.get("trace0000")
+    assert full is not None and full["request"]["body"] == "y" * 3000
+    recorder.close()
+    assert list(journal.iterdir()) == []
+
+
+def test_a_segment_left_by_a_killed_process_is_replayed_up_to_a_torn_record(tmp_path: Path) -> None:
+    """What a SIGKILL leaves: a mapped, preallocated segment (zeros after the last record), possibly
+    with a record cut mid-copy. Every complete record is recovered."""
+    db, journal = str(tmp_path / "t.db"), tmp_path / "journal"
+    stuck = _StuckStore(db)
+    recorder = TraceRecorder(stuck, journal)
+    recorder.start()
+    for i in range(3):
+        recorder.record(rec(i))
+    (segment,) = journal.iterdir()
+    data = segment.read_bytes()
+    assert data.endswith(b"\0" * 1024)  # preallocated, still mapped
+    end = data.rstrip(b"\0")
+    torn = end + b'{"id": "trace9999", "ts": 1.0, "mod'  # the copy stopped here
+    dead = journal / segment.name.replace(f"seg-{os.getpid()}-", "seg-999999999-")
+    segment.rename(dead)
+    dead.write_bytes(torn + b"\0" * (len(data) - len(torn)))
+    fresh = SQLiteTraceStore(db)
+    assert recover_journal(fresh, journal) == 3
+    assert {r["id"] for r in fresh.list(limit=10)} == {f"trace{i:04d}" for i in range(3)}
+    stuck.gate.set()
+    recorder.close()

@@ -3,6 +3,12 @@
 A `Trace` is filled in by the engine and server while the request runs, then turned into one
 plain dict by `finish()` and handed to the recorder. Bodies are kept as text (they are JSON, so
 UTF-8); the store deduplicates large ones by content hash.
+
+Within one record, a body identical to one stored earlier in it is written as a reference
+(`{"$ref": "request.body"}` for an upstream request body equal to the client's,
+`{"$ref": "attempts.N.response_body"}` for a response relayed unchanged): a pass-through
+request's record is then about a quarter smaller. `expand_refs()` restores the full record;
+stores apply it on read, so readers never see references.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ def body_text(data: bytes | None) -> str | None:
     except UnicodeDecodeError:
         return data.decode("utf-8", "replace")
 
+
+_SAME_AS_REQUEST = {"$ref": "request.body"}
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # seeded once: no syscall per request
 
@@ -47,6 +55,7 @@ class Trace:
     """Mutable collector for one request. Offsets are milliseconds since the request arrived."""
 
     __slots__ = (
+        "_response_raw",
         "answered_by",
         "attempts",
         "chunks",
@@ -90,6 +99,7 @@ class Trace:
         self.chunks: list[list[Any]] = []
         self.answered_by: str | None = None
         self.committed_ms: float | None = None
+        self._response_raw: tuple[int, bytes | None] = (-1, None)  # (attempt index, its response bytes)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000.0
@@ -128,9 +138,15 @@ class Trace:
             "system_fingerprint": info.system_fingerprint,
             "ratelimit": info.ratelimit or None,
             "committed": committed,
-            "request_body": body_text(info.request_body),
+            "request_body": (
+                _SAME_AS_REQUEST
+                if info.request_body and info.request_body == self.request_body
+                else body_text(info.request_body)
+            ),
             "response_body": body_text(info.response_body),
         }
+        if info.response_body is not None:
+            self._response_raw = (len(self.attempts), info.response_body)
         self.attempts.append(attempt)
         return attempt
 
@@ -168,6 +184,27 @@ class Trace:
         }
         if self.stream:
             record["response"] = {"chunks": self.chunks, "terminal": terminal}
+        elif response_body is not None and self._response_raw[1] == response_body:
+            record["response"] = {"body": {"$ref": f"attempts.{self._response_raw[0]}.response_body"}}
         else:
             record["response"] = {"body": body_text(response_body)}
         return record
+
+
+def expand_refs(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with in-record `$ref` bodies replaced by the text they point to (in place)."""
+    request = record.get("request")
+    request_body = request.get("body") if isinstance(request, dict) else None
+    attempts = record.get("attempts")
+    if isinstance(attempts, list):
+        for attempt in attempts:
+            if isinstance(attempt, dict) and attempt.get("request_body") == _SAME_AS_REQUEST:
+                attempt["request_body"] = request_body
+    response = record.get("response")
+    if isinstance(response, dict) and isinstance(ref := response.get("body"), dict) and "$ref" in ref:
+        _, index, field = ([*str(ref["$ref"]).split("."), "", ""])[:3]
+        try:
+            response["body"] = attempts[int(index)][field]  # type: ignore[index]
+        except (TypeError, ValueError, IndexError, KeyError):
+            response["body"] = None
+    return record

@@ -1,8 +1,10 @@
 """The trace recorder: durable before a response is delivered, yet off the hot path.
 
-`record()` runs on the event loop and does two cheap things: one `os.write` of the serialized
-record to an append-only journal segment (a process crash after that loses nothing: the kernel
-has the bytes), and a hand-off to the writer thread. The writer thread batches records into the
+`record()` runs on the event loop and does two cheap things: it copies the serialized record
+into an append-only journal segment mapped into memory (`mmap`, shared with the file: a process
+crash after that loses nothing, the kernel has the bytes), and hands it to the writer thread. A
+memory copy, unlike `os.write`, never gives up the GIL, so the event loop is not left waiting
+for it while the writer thread works. The writer thread batches records into the
 store and deletes a journal segment once every record in it is committed. On start, segments
 left behind by a dead process are replayed into the store (inserts are idempotent by id).
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import threading
 import time
@@ -27,7 +30,7 @@ from seawall.trace._store import TraceStore
 log = logging.getLogger("seawall.trace")
 
 SEGMENT_MAX_BYTES = 8 * 1024 * 1024
-BATCH_MAX = 512
+BATCH_MAX = 128
 _ROTATE = object()
 
 
@@ -54,6 +57,8 @@ class TraceRecorder:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._fd: int | None = None
+        self._map: mmap.mmap | None = None
+        self._capacity = 0
         self._segment: Path | None = None
         self._seq = 0
         self._size = 0
@@ -86,15 +91,20 @@ class TraceRecorder:
         if self.store is None:
             return
         line = orjson.dumps(record)
-        if self._fd is not None:
-            os.write(self._fd, line + b"\n")
-            self._size += len(line) + 1
+        if self._map is not None:
+            start = self._size
+            end = start + len(line) + 1
+            if end > self._capacity:
+                old = self._segment
+                self._open_segment(len(line) + 1)
+                self._items.append((_ROTATE, old))
+                start, end = 0, len(line) + 1
+            journal = self._map
+            journal[start : end - 1] = line
+            journal[end - 1] = 10  # "\n"
+            self._size = end
         self._items.append((record, line))
         self.recorded += 1
-        if self._fd is not None and self._size >= SEGMENT_MAX_BYTES:
-            old = self._segment
-            self._open_segment()
-            self._items.append((_ROTATE, old))
 
     # -- lifecycle -----------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
@@ -118,8 +128,7 @@ class TraceRecorder:
         self._thread.join(timeout)
         self._thread = None
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            self._close_segment()
             if self.written >= self.recorded and not self._keep_segments and self._segment is not None:
                 with contextlib.suppress(OSError):
                     self._segment.unlink()
@@ -127,14 +136,28 @@ class TraceRecorder:
             self.store.close()
 
     # -- journal -------------------------------------------------------------------------------
-    def _open_segment(self) -> None:
+    def _open_segment(self, need: int = 0) -> None:
+        """A new segment, preallocated (zeros) and mapped; at least `need` bytes long."""
         assert self._dir is not None
-        if self._fd is not None:
-            os.close(self._fd)
+        self._close_segment()
         self._seq += 1
         self._segment = self._dir / f"seg-{os.getpid()}-{self._seq:06d}.jsonl"
-        self._fd = os.open(self._segment, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = os.open(self._segment, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._capacity = max(SEGMENT_MAX_BYTES, need)
+        os.ftruncate(self._fd, self._capacity)
+        self._map = mmap.mmap(self._fd, self._capacity)
         self._size = 0
+
+    def _close_segment(self) -> None:
+        """Unmap the current segment and cut its unused zeros off."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            os.close(self._fd)
+            self._fd = None
 
     # -- writer thread -------------------------------------------------------------------------
     def _run(self) -> None:
@@ -163,6 +186,9 @@ class TraceRecorder:
                     self.failed_batches += 1
                     self._keep_segments = True
                 self.written += len(batch)
+                # Hand the GIL back between batches: the event loop may be waiting for it, and
+                # would otherwise wait up to the interpreter's switch interval (5 ms).
+                time.sleep(0)
             if not self._keep_segments:
                 for segment in segments:
                     with contextlib.suppress(OSError):
@@ -195,7 +221,8 @@ def recover_journal(store: TraceStore, directory: Path) -> int:
         if pid != os.getpid() and _alive(pid):
             continue  # another live gateway process owns it
         records = []
-        for line in seg.read_bytes().split(b"\n"):
+        # a segment mapped by a process that died still has its preallocated zeros at the end
+        for line in seg.read_bytes().rstrip(b"\0").split(b"\n"):
             if not line:
                 continue
             try:

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from seawall.trace._record import expand_refs
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
   id TEXT PRIMARY KEY,
@@ -139,7 +141,7 @@ class SQLiteTraceStore:
                 row = rows[0] if len(rows) == 1 else None
             if row is None:
                 return None
-            record: dict[str, Any] = join_blobs(orjson.loads(row[0]), self._blob)
+            record: dict[str, Any] = expand_refs(join_blobs(orjson.loads(row[0]), self._blob))
             return record
 
     def list(
