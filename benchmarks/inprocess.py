@@ -107,6 +107,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=30000)
+    parser.add_argument("--store", choices=("none", "sqlite", "both"), default="both")
     args = parser.parse_args()
     try:
         import uvloop
@@ -114,7 +115,7 @@ def main() -> None:
         run = uvloop.run
     except ImportError:  # pragma: no cover
         run = asyncio.run
-    for store in ("none", "sqlite"):
+    for store in ("none", "sqlite") if args.store == "both" else (args.store,):
         cost = run(measure(store, args.requests))
         print(f"traces {store:6s}: {cost:6.1f} µs of CPU per request (all threads)")
 

@@ -6,6 +6,7 @@ their SHA-256, and referenced from the record; identical prompts therefore cost 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 import threading
@@ -83,6 +84,14 @@ def join_blobs(record: Any, fetch: Any) -> Any:
     return record
 
 
+_ROWS_PER_INSERT = 256  # x 10 columns: far below SQLite's 32,766 bound variables
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return "INSERT OR IGNORE INTO traces VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * rows)
+
+
 class SQLiteTraceStore:
     """Thread-safe (one connection, one lock); WAL mode so readers don't block the writer."""
 
@@ -121,7 +130,11 @@ class SQLiteTraceStore:
             self._db.execute("BEGIN")
             try:
                 self._db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", list(blob_rows.items()))
-                self._db.executemany("INSERT OR IGNORE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                # One statement for many rows: SQLite runs it in one step, so the GIL is given up
+                # once per chunk, not once per row (each hand-off can stall the event loop).
+                for start in range(0, len(rows), _ROWS_PER_INSERT):
+                    chunk = rows[start : start + _ROWS_PER_INSERT]
+                    self._db.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
