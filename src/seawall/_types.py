@@ -135,9 +135,14 @@ class Chunk:
     chunk carrying its bytes, plus `native=b""` chunks when the event decodes to several canonical
     chunks. An event with no canonical meaning (ping, block stop, thinking) is a carrier chunk with
     `data == {}`; its `content` is true when the client sees something new (e.g. a thinking delta).
+
+    `more` is true when further chunks decoded from the same upstream read follow at once: a relay
+    may hold this one and send them together (one write instead of one per event). The last chunk
+    of a read always has `more == False`, so nothing is ever held waiting for the network.
     """
 
     data: JSONDict
     raw: bytes | None = None
     content: bool = True
     native: bytes | None = None
+    more: bool = False

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from seawall._types import AttemptInfo, AttemptTimeouts, Dialect
+from seawall._types import AttemptInfo, AttemptTimeouts, Chunk, Dialect
 from seawall.errors import (
     UpstreamBadResponse,
     UpstreamConnectionError,
@@ -54,6 +54,13 @@ def transport_error(exc: BaseException, *, streaming: bool = False) -> UpstreamE
             return UpstreamStreamCut(f"upstream connection failed mid-stream: {exc}")
         return UpstreamConnectionError(f"upstream connection failed: {exc or type(exc).__name__}")
     return UpstreamConnectionError(f"upstream call failed: {type(exc).__name__}: {exc}")
+
+
+def batched(chunks: list[Chunk]) -> list[Chunk]:
+    """Mark every chunk but the last as followed at once by another (`Chunk.more`)."""
+    for chunk in chunks[:-1]:
+        chunk.more = True
+    return chunks
 
 
 class SSEParser:

@@ -41,7 +41,7 @@ from seawall.providers._anthropic_wire import (
     parse_anthropic_ratelimit,
     to_anthropic_request,
 )
-from seawall.providers._http import HTTPProvider, SSEParser
+from seawall.providers._http import HTTPProvider, SSEParser, batched
 from seawall.providers.openai import chunk_has_content
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -139,11 +139,21 @@ class AnthropicProvider(HTTPProvider):
         decoder = AnthropicStreamDecoder(request_model=target.model)
         parser = SSEParser()
         async for piece in self.pieces(self._url, data, headers, timeouts, info):
-            for event, payload, block in parser.feed_raw(piece):
-                for chunk in self._decode(decoder, event, payload, block if native else None, info):
-                    yield chunk
-                if decoder.done:
-                    return
+            batch: list[Chunk] = []  # this read's events, decoded before any is handed on
+            end: UpstreamError | None = None
+            try:
+                for event, payload, block in parser.feed_raw(piece):
+                    batch += self._decode(decoder, event, payload, block if native else None, info)
+                    if decoder.done:
+                        break
+            except UpstreamError as exc:
+                end = exc
+            for chunk in batched(batch):
+                yield chunk
+            if end is not None:
+                raise end
+            if decoder.done:
+                return
         raise UpstreamStreamCut("anthropic stream ended without message_stop")
 
     def _decode(

@@ -28,7 +28,7 @@ from seawall.providers._gemini_wire import (
     from_gemini_response,
     to_gemini_request,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, ratelimit_headers
+from seawall.providers._http import HTTPProvider, SSEParser, batched, ratelimit_headers
 from seawall.providers.openai import chunk_has_content
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -99,13 +99,21 @@ class GeminiProvider(HTTPProvider):
         parser = SSEParser()
         # No terminal sentinel: read to the end (the last event may still carry usage).
         async for piece in self.pieces(self._url(target, stream=True), data, self._headers, timeouts, info):
-            for _event, payload in parser.feed(piece):
-                event = self.event_json(payload)
-                for chunk in decoder.feed(event):
-                    yield Chunk(chunk, None, chunk_has_content(chunk))
-                if info.response_model is None and isinstance(event.get("modelVersion"), str):
-                    info.response_model = event["modelVersion"]
-                info.usage = decoder.usage
+            batch: list[Chunk] = []  # this read's events, decoded before any is handed on
+            end: UpstreamError | None = None
+            try:
+                for _event, payload in parser.feed(piece):
+                    event = self.event_json(payload)
+                    batch += [Chunk(chunk, None, chunk_has_content(chunk)) for chunk in decoder.feed(event)]
+                    if info.response_model is None and isinstance(event.get("modelVersion"), str):
+                        info.response_model = event["modelVersion"]
+                    info.usage = decoder.usage
+            except UpstreamError as exc:
+                end = exc
+            for chunk in batched(batch):
+                yield chunk
+            if end is not None:
+                raise end
         if not decoder.done:
             raise UpstreamStreamCut("gemini stream ended before every candidate finished")
 

@@ -27,7 +27,7 @@ from seawall.errors import (
     UpstreamStreamCut,
     UpstreamUnavailable,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, ratelimit_headers
+from seawall.providers._http import HTTPProvider, SSEParser, batched, ratelimit_headers
 from seawall.resilience import parse_retry_after
 
 _RL_PREFIXES = ("x-ratelimit-",)
@@ -196,18 +196,33 @@ class OpenAIProvider(HTTPProvider):
         data = self._body(request, target, stream=True)
         parser = SSEParser()
         async for piece in self.pieces(self._url, data, self._headers, timeouts, info):
-            for _event, payload in parser.feed(piece):
-                if payload == b"[DONE]":
-                    return
-                chunk = self.event_json(payload)
-                if "error" in chunk:
-                    raise _stream_error(chunk["error"], payload)
-                if info.response_model is None:
-                    info.response_model = chunk.get("model")
-                    info.system_fingerprint = chunk.get("system_fingerprint")
-                if chunk.get("usage"):
-                    info.usage = chunk["usage"]
-                yield Chunk(chunk, payload, chunk_has_content(chunk))
+            # Decode every event of this read first (no await in between), then hand them on as
+            # one batch: chunks decoded before a failing event still reach the client first.
+            batch: list[Chunk] = []
+            end: UpstreamError | None = None
+            done = False
+            try:
+                for _event, payload in parser.feed(piece):
+                    if payload == b"[DONE]":
+                        done = True
+                        break
+                    chunk = self.event_json(payload)
+                    if "error" in chunk:
+                        raise _stream_error(chunk["error"], payload)
+                    if info.response_model is None:
+                        info.response_model = chunk.get("model")
+                        info.system_fingerprint = chunk.get("system_fingerprint")
+                    if chunk.get("usage"):
+                        info.usage = chunk["usage"]
+                    batch.append(Chunk(chunk, payload, chunk_has_content(chunk)))
+            except UpstreamError as exc:
+                end = exc
+            for out in batched(batch):
+                yield out
+            if end is not None:
+                raise end
+            if done:
+                return
         raise UpstreamStreamCut("upstream stream ended without [DONE]")
 
 

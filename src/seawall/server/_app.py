@@ -348,45 +348,51 @@ class SeawallApp:
             trace.event("client_disconnect")
             self.gateway.finish(trace.finish(status=200, terminal=state.terminal, usage=state.usage))
             return
+        held = b"".join(state.pending)  # events held back to go out with the end (same upstream read)
         if state.error is not None:
             # After the commit point the client gets a terminal error event, never a clean end.
             self.gateway.finish(
                 trace.finish(status=200, terminal="error", error=state.error, usage=state.usage)
             )
             event = b"data: " + openai_error_body(state.error) + b"\n\n"
-            await send({"type": "http.response.body", "body": event, "more_body": False})
+            await send({"type": "http.response.body", "body": held + event, "more_body": False})
             return
         self.gateway.finish(trace.finish(status=200, terminal="done", usage=state.usage))
-        await send({"type": "http.response.body", "body": _DONE, "more_body": False})
+        await send({"type": "http.response.body", "body": held + _DONE, "more_body": False})
 
     @staticmethod
     async def _relay(
         handle: StreamHandle, include_usage: bool, trace: Trace, send: Send, state: _RelayState
     ) -> None:
+        pending = state.pending  # events of one upstream read go out in one write
         try:
             async for chunk in handle:
-                if not chunk.data:
-                    continue  # an upstream event with no meaning in the OpenAI dialect (e.g. ping)
-                raw = chunk.raw if chunk.raw is not None else orjson.dumps(chunk.data)
-                trace.chunk(raw)
-                if not chunk.data.get("choices"):
-                    state.usage = chunk.data.get("usage") or state.usage
-                    if not include_usage:
-                        continue
-                await send(
-                    {"type": "http.response.body", "body": b"data: " + raw + b"\n\n", "more_body": True}
-                )
+                # an event with no meaning in the OpenAI dialect (e.g. ping) sends nothing
+                if chunk.data:
+                    raw = chunk.raw if chunk.raw is not None else orjson.dumps(chunk.data)
+                    trace.chunk(raw)
+                    if chunk.data.get("choices"):
+                        pending.append(b"data: " + raw + b"\n\n")
+                    else:
+                        state.usage = chunk.data.get("usage") or state.usage
+                        if include_usage:
+                            pending.append(b"data: " + raw + b"\n\n")
+                if pending and not chunk.more:
+                    body = pending[0] if len(pending) == 1 else b"".join(pending)
+                    pending.clear()
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
         except SeawallError as exc:
             state.error = exc
 
 
 class _RelayState:
-    __slots__ = ("error", "terminal", "usage")
+    __slots__ = ("error", "pending", "terminal", "usage")
 
     def __init__(self) -> None:
         self.terminal = "done"
         self.error: SeawallError | None = None
         self.usage: Any = None
+        self.pending: list[bytes] = []
 
 
 async def _drain(receive: Receive) -> None:

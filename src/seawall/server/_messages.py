@@ -297,23 +297,25 @@ class MessagesRoute:
             trace.event("client_disconnect")
             gateway.finish(trace.finish(status=200, terminal=terminal, usage=relay.usage))
             return
+        held = b"".join(relay.pending)  # events held back to go out with the end (same upstream read)
         if relay.error is not None:
             # After the commit point the client gets a terminal error event, never a clean end.
             gateway.finish(trace.finish(status=200, terminal="error", error=relay.error, usage=relay.usage))
-            await send({"type": "http.response.body", "body": error_event(relay.error), "more_body": False})
+            body = held + error_event(relay.error)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         tail = relay.finish()
         if tail:
             trace.chunk(tail)
         gateway.finish(trace.finish(status=200, terminal="done", usage=relay.usage))
-        await send({"type": "http.response.body", "body": tail, "more_body": False})
+        await send({"type": "http.response.body", "body": held + tail, "more_body": False})
 
 
 class _Relay:
     """Sends one committed stream to an Anthropic client: the upstream's own events when passed
     through, else canonical chunks encoded as Anthropic events."""
 
-    __slots__ = ("_encoder", "_model", "_send", "_trace", "error", "usage")
+    __slots__ = ("_encoder", "_model", "_send", "_trace", "error", "pending", "usage")
 
     def __init__(self, model: str, trace: Trace, send: Send) -> None:
         self._model = model
@@ -322,8 +324,10 @@ class _Relay:
         self._encoder: AnthropicStreamEncoder | None = None
         self.error: SeawallError | None = None
         self.usage: Any = None
+        self.pending: list[bytes] = []  # events of one upstream read go out in one write
 
     async def run(self, handle: StreamHandle) -> None:
+        pending = self.pending
         try:
             async for chunk in handle:
                 data = chunk.data
@@ -340,7 +344,11 @@ class _Relay:
                     out = b"".join(_frame(event, body) for event, body in self._encoder.feed(data))
                 if out:
                     self._trace.chunk(out)
-                    await self._send({"type": "http.response.body", "body": out, "more_body": True})
+                    pending.append(out)
+                if pending and not chunk.more:
+                    body = pending[0] if len(pending) == 1 else b"".join(pending)
+                    pending.clear()
+                    await self._send({"type": "http.response.body", "body": body, "more_body": True})
         except SeawallError as exc:
             self.error = exc
 

@@ -1,0 +1,132 @@
+"""Events that arrive in one upstream read go to the client in one write, and nothing waits.
+
+Adapters mark every chunk of a read but the last with `more`; relays hold chunks only while
+`more` is set. So a read of N events costs one ASGI send instead of N, and the last event of a
+read is always sent before the next read is awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Target
+from seawall.errors import UpstreamUnavailable
+from seawall.providers._http import batched
+from seawall.providers.openai import OpenAIProvider
+from seawall.server._app import SeawallApp, _RelayState
+from seawall.trace._record import Trace
+
+
+def _event(text: str) -> bytes:
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": text}}],
+    }
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def test_batched_marks_all_but_the_last() -> None:
+    chunks = batched([Chunk({"n": i}) for i in range(3)])
+    assert [c.more for c in chunks] == [True, True, False]
+    assert batched([]) == []
+
+
+async def test_adapter_marks_reads_and_never_holds_the_last_event_of_a_read() -> None:
+    go_on = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        first = _event("a") + _event("b") + _event("c")
+        writer.write(head + b"%x\r\n%s\r\n" % (len(first), first))
+        await writer.drain()
+        await go_on.wait()  # the client must have "c" before anything else is sent
+        rest = _event("d") + b"data: [DONE]\n\n"
+        writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    provider = OpenAIProvider("up", f"http://127.0.0.1:{port}/v1")
+    request = ChatRequest(body={"model": "m", "messages": [], "stream": True}, model="m", stream=True)
+    seen: list[tuple[str, bool]] = []
+    try:
+        stream = provider.stream(request, Target("up", "m"), AttemptTimeouts(idle=5.0), AttemptInfo())
+        async for chunk in stream:
+            seen.append((chunk.data["choices"][0]["delta"]["content"], chunk.more))
+            if seen[-1][0] == "c":
+                go_on.set()
+    finally:
+        await provider.aclose()
+        server.close()
+        await server.wait_closed()
+    assert [text for text, _ in seen] == ["a", "b", "c", "d"]
+    assert dict(seen)["c"] is False  # the read's last event is handed on without waiting
+    assert dict(seen)["d"] is False
+
+
+class _Handle:
+    """A committed stream that notes, each time the relay asks for the next chunk, how many
+    writes the relay had made by then."""
+
+    def __init__(self, chunks: list[Chunk], writes: list[bytes], fail: bool = False) -> None:
+        self._chunks = chunks
+        self._writes = writes
+        self._fail = fail
+        self.writes_when_asked: list[int] = []
+
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[Chunk]:
+        for chunk in self._chunks:
+            self.writes_when_asked.append(len(self._writes))
+            yield chunk
+        self.writes_when_asked.append(len(self._writes))
+        if self._fail:
+            raise UpstreamUnavailable("cut")
+
+
+def _chunk(text: str, more: bool = False) -> Chunk:
+    data: dict[str, Any] = {"choices": [{"index": 0, "delta": {"content": text}}]}
+    return Chunk(data, orjson.dumps(data), True, more=more)
+
+
+async def test_relay_writes_once_per_read_and_flushes_before_awaiting_more() -> None:
+    writes: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        writes.append(message["body"])
+
+    chunks = [_chunk("a", more=True), _chunk("b", more=True), _chunk("c"), _chunk("d")]
+    handle = _Handle(chunks, writes)
+    trace = Trace(model="m", ingress="openai", stream=True, request_body=None)
+    state = _RelayState()
+    await SeawallApp._relay(handle, True, trace, send, state)  # type: ignore[arg-type]
+    assert len(writes) == 2
+    assert writes[0].count(b"data: ") == 3 and b'"a"' in writes[0] and b'"c"' in writes[0]
+    assert b'"d"' in writes[1]
+    # "c" ended a read: it was written before the relay asked for "d"
+    assert handle.writes_when_asked == [0, 0, 0, 1, 2]
+    assert len(trace.chunks) == 4 and state.pending == []
+
+
+async def test_events_held_when_the_stream_fails_go_out_before_the_error() -> None:
+    writes: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        writes.append(message["body"])
+
+    handle = _Handle([_chunk("a", more=True)], writes, fail=True)
+    state = _RelayState()
+    trace = Trace(model="m", ingress="openai", stream=True, request_body=None)
+    await SeawallApp._relay(handle, True, trace, send, state)  # type: ignore[arg-type]
+    assert writes == [] and state.error is not None
+    assert len(state.pending) == 1 and b'"a"' in state.pending[0]  # _stream sends it with the error event
