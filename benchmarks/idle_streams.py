@@ -309,6 +309,12 @@ def main(argv=None):
     p.add_argument(
         "--upstream-ttft-ms", type=float, default=3_600_000, help="idle: upstream's first-token delay"
     )
+    p.add_argument(
+        "--upstream-arg",
+        action="append",
+        default=[],
+        help="extra upstream.py option, e.g. --upstream-arg=--chunk-delay-ms=3600000 (repeatable)",
+    )
     p.add_argument("--soak", action="store_true", help="steady load instead of idle streams")
     p.add_argument("--minutes", type=float, default=10, help="soak: minutes of load")
     p.add_argument("--rate", type=float, default=100, help="soak: total requests per second (open loop)")
@@ -323,7 +329,7 @@ def main(argv=None):
     raise_fd_limit()
     pin_self(args.client_core)
 
-    upstream_args = [] if args.soak else [f"--ttft-ms={args.upstream_ttft_ms}"]
+    upstream_args = ([] if args.soak else [f"--ttft-ms={args.upstream_ttft_ms}"]) + args.upstream_arg
     up_proc, upstream = start_upstream(
         args.upstream_port, args.client_core, upstream_args, os.path.join(args.out, "upstream.log")
     )

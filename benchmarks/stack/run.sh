@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The stack comparison behind stack/RESULTS.md: every measurement, in order.
+# The stack comparison behind docs/benchmarks.md ("Choosing the stack"): every measurement, in order.
 #   benchmarks/stack/run.sh                     # all parts, ~75 min
 #   benchmarks/stack/run.sh main echo           # some parts
 #   RUNS=3 DURATION=10 TAG=run2 STACK_PY=/work/main/.venv/bin/python benchmarks/stack/run.sh main

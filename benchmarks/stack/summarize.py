@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Pool several overhead.py result files into one markdown table per mode (for stack/RESULTS.md).
+"""Pool several overhead.py result files into one markdown table per mode (for docs/benchmarks.md).
 
   python stack/summarize.py results/stack/overhead-*-stack-run1.json results/stack/overhead-*-stack-run2.json
 

@@ -90,6 +90,8 @@ class Gateway:
             self.recorder = TraceRecorder(
                 store, _journal_dir(self.config.traces.store, self.config.traces.journal_dir)
             )
+            if self.recorder.enabled:
+                self.metrics.trace_state = self.recorder.stats
             replayed = await asyncio.to_thread(self.recorder.start)
             if replayed:
                 log.warning("recovered %d trace(s) from the journal of a previous run", replayed)

@@ -47,6 +47,7 @@ class Metrics:
         self.fallbacks: defaultdict[str, int] = defaultdict(int)
         self.target_state: Callable[[], Iterator[tuple[str, dict[str, float]]]] | None = None
         self.transitions: Callable[[], dict[tuple[str, str], int]] | None = None
+        self.trace_state: Callable[[], dict[str, int]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -114,6 +115,21 @@ class Metrics:
                         )
                     gauge.add_metric([target], value)
             yield from gauges.values()
+        if self.trace_state is not None:
+            trace = self.trace_state()
+            yield GaugeMetricFamily(
+                "seawall_trace_backlog",
+                "Trace records journaled but not yet in the trace store (the writer's backlog)",
+                value=trace["backlog"],
+            )
+            yield CounterMetricFamily(
+                "seawall_traces_recorded", "Trace records accepted by the recorder", value=trace["recorded"]
+            )
+            yield CounterMetricFamily(
+                "seawall_trace_store_failures",
+                "Trace store batch writes that failed after retries (their records stay in the journal)",
+                value=trace["failed_batches"],
+            )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -192,3 +192,8 @@ def test_metrics_count_requests_and_attempts(gateway: GatewayProc, sims: tuple[S
     assert 'seawall_fallbacks_total{model="chat"}' in text
     assert 'seawall_request_duration_seconds_bucket{le="+Inf",model="chat"}' in text
     assert "SECRET" not in text
+    # the trace recorder's own health: what it accepted, its backlog, failed store writes
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line[:1] != "#"}
+    assert values["seawall_traces_recorded_total"] >= 1
+    assert 0 <= values["seawall_trace_backlog"] <= values["seawall_traces_recorded_total"]
+    assert values["seawall_trace_store_failures_total"] == 0

@@ -106,6 +106,15 @@ class TraceRecorder:
         self._items.append((record, line))
         self.recorded += 1
 
+    def stats(self) -> dict[str, int]:
+        """For metrics: records accepted, not yet handled by the writer, and failed store batches."""
+        recorded = self.recorded
+        return {
+            "recorded": recorded,
+            "backlog": max(0, recorded - self.written),
+            "failed_batches": self.failed_batches,
+        }
+
     # -- lifecycle -----------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until every record accepted so far is handled by the writer (tests, shutdown, CLI)."""

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Seawall's own cost per request in CPU instructions (valgrind/callgrind): repeatable whatever
+# else the machine is doing, unlike seconds. Runs benchmarks/inprocess.py (ASGI app called
+# directly, stub upstream, every resilience policy on) with N and 3N requests and divides the
+# difference, so start-up and warm-up cancel out.
+#   benchmarks/instructions.sh            # both trace settings, N=1000 (~2 min)
+#   N=2000 benchmarks/instructions.sh sqlite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+N=${N:-1000}
+command -v valgrind >/dev/null || { echo "valgrind is required (Debian: apt-get install valgrind)" >&2; exit 2; }
+count() {  # $1 store, $2 requests -> instructions collected
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$PY" benchmarks/inprocess.py \
+    --requests "$2" --store "$1" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+for store in ${1:-none sqlite}; do
+  small=$(count "$store" "$N")
+  large=$(count "$store" $((3 * N)))
+  # inprocess.py also runs requests/10 warm-up requests: 2N + 2N/10 more requests in the large run
+  per=$(( (large - small) / (2 * N + 2 * N / 10) ))
+  echo "traces $store: $per instructions per request"
+done
