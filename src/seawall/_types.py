@@ -138,7 +138,8 @@ class Chunk:
 
     `more` is true when further chunks decoded from the same upstream read follow at once: a relay
     may hold this one and send them together (one write instead of one per event). The last chunk
-    of a read always has `more == False`, so nothing is ever held waiting for the network.
+    of a read always has `more == False`, so nothing is ever held waiting for the network. (Relays
+    send a stream's first content at once all the same: time to first token comes first.)
     """
 
     data: JSONDict

@@ -99,23 +99,31 @@ def _chunk(text: str, more: bool = False) -> Chunk:
     return Chunk(data, orjson.dumps(data), True, more=more)
 
 
+def _role(more: bool = True) -> Chunk:
+    data: dict[str, Any] = {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}
+    return Chunk(data, orjson.dumps(data), False, more=more)
+
+
 async def test_relay_writes_once_per_read_and_flushes_before_awaiting_more() -> None:
     writes: list[bytes] = []
 
     async def send(message: dict[str, Any]) -> None:
         writes.append(message["body"])
 
-    chunks = [_chunk("a", more=True), _chunk("b", more=True), _chunk("c"), _chunk("d")]
+    # one read: role, a, b, c; a second read: d
+    chunks = [_role(), _chunk("a", more=True), _chunk("b", more=True), _chunk("c"), _chunk("d")]
     handle = _Handle(chunks, writes)
     trace = Trace(model="m", ingress="openai", stream=True, request_body=None)
     state = _RelayState()
     await SeawallApp._relay(handle, True, trace, send, state)  # type: ignore[arg-type]
-    assert len(writes) == 2
-    assert writes[0].count(b"data: ") == 3 and b'"a"' in writes[0] and b'"c"' in writes[0]
-    assert b'"d"' in writes[1]
-    # "c" ended a read: it was written before the relay asked for "d"
-    assert handle.writes_when_asked == [0, 0, 0, 1, 2]
-    assert len(trace.chunks) == 4 and state.pending == []
+    # the first content goes at once with the role (time to first token), the rest of the read together
+    assert len(writes) == 3
+    assert writes[0].count(b"data: ") == 2 and b'"role"' in writes[0] and b'"a"' in writes[0]
+    assert writes[1].count(b"data: ") == 2 and b'"b"' in writes[1] and b'"c"' in writes[1]
+    assert b'"d"' in writes[2]
+    # "a" was written before "b" was asked for; "c" ended a read: written before "d" was asked for
+    assert handle.writes_when_asked == [0, 0, 1, 1, 2, 3]
+    assert len(trace.chunks) == 5 and state.pending == []
 
 
 async def test_events_held_when_the_stream_fails_go_out_before_the_error() -> None:
@@ -124,9 +132,9 @@ async def test_events_held_when_the_stream_fails_go_out_before_the_error() -> No
     async def send(message: dict[str, Any]) -> None:
         writes.append(message["body"])
 
-    handle = _Handle([_chunk("a", more=True)], writes, fail=True)
+    handle = _Handle([_chunk("a"), _chunk("b", more=True)], writes, fail=True)
     state = _RelayState()
     trace = Trace(model="m", ingress="openai", stream=True, request_body=None)
     await SeawallApp._relay(handle, True, trace, send, state)  # type: ignore[arg-type]
-    assert writes == [] and state.error is not None
-    assert len(state.pending) == 1 and b'"a"' in state.pending[0]  # _stream sends it with the error event
+    assert len(writes) == 1 and b'"a"' in writes[0] and state.error is not None
+    assert len(state.pending) == 1 and b'"b"' in state.pending[0]  # _stream sends it with the error event

@@ -364,7 +364,8 @@ class SeawallApp:
     async def _relay(
         handle: StreamHandle, include_usage: bool, trace: Trace, send: Send, state: _RelayState
     ) -> None:
-        pending = state.pending  # events of one upstream read go out in one write
+        pending = state.pending  # events of one upstream read go out in one write...
+        first = True  # ...except the first content, which goes at once (time to first token)
         try:
             async for chunk in handle:
                 # an event with no meaning in the OpenAI dialect (e.g. ping) sends nothing
@@ -377,7 +378,8 @@ class SeawallApp:
                         state.usage = chunk.data.get("usage") or state.usage
                         if include_usage:
                             pending.append(b"data: " + raw + b"\n\n")
-                if pending and not chunk.more:
+                if pending and (not chunk.more or (first and chunk.content)):
+                    first = False
                     body = pending[0] if len(pending) == 1 else b"".join(pending)
                     pending.clear()
                     await send({"type": "http.response.body", "body": body, "more_body": True})

@@ -328,6 +328,7 @@ class _Relay:
 
     async def run(self, handle: StreamHandle) -> None:
         pending = self.pending
+        first = True  # the first content goes at once (time to first token); then one write per read
         try:
             async for chunk in handle:
                 data = chunk.data
@@ -345,7 +346,8 @@ class _Relay:
                 if out:
                     self._trace.chunk(out)
                     pending.append(out)
-                if pending and not chunk.more:
+                if pending and (not chunk.more or (first and chunk.content)):
+                    first = False
                     body = pending[0] if len(pending) == 1 else b"".join(pending)
                     pending.clear()
                     await self._send({"type": "http.response.body", "body": body, "more_body": True})
