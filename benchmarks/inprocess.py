@@ -63,7 +63,27 @@ class StubProvider:
         return None
 
 
-async def measure(store: str, requests: int) -> float:
+def sse_answer(events: int = 13) -> bytes:
+    """An OpenAI stream like the benchmark upstream's: role, words, finish, usage, [DONE]."""
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    chunks: list[dict[str, Any]] = [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+    ]
+    chunks += [
+        {**base, "choices": [{"index": 0, "delta": {"content": f" word{i}"}, "finish_reason": None}]}
+        for i in range(events - 3)
+    ]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append(
+        {**base, "choices": [], "usage": {"prompt_tokens": 8, "completion_tokens": 12, "total_tokens": 20}}
+    )
+    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+
+SSE = sse_answer()
+
+
+async def measure(store: str, requests: int, mode: str = "json") -> float:
     folder = tempfile.mkdtemp(prefix="seawall-inprocess-")
     config: dict[str, Any] = {
         "providers": [{"name": "up", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "k"}],
@@ -73,9 +93,20 @@ async def measure(store: str, requests: int) -> float:
     gateway = Gateway.from_config(config)
     await gateway.start()
     assert gateway.engine is not None
-    gateway.engine.providers["up"] = StubProvider()  # type: ignore[assignment]
+    body = BODY
+    if mode == "json":
+        gateway.engine.providers["up"] = StubProvider()  # type: ignore[assignment]
+    else:
+        # the real OpenAI adapter (SSE parsing, event handling), its HTTP read replaced by one piece
+        async def pieces(*args: Any) -> Any:
+            info = args[-1]
+            info.status = 200
+            yield SSE
+
+        gateway.engine.providers["up"].pieces = pieces  # type: ignore[attr-defined, method-assign]
+        body = BODY[:-1] + b',"stream":true,"stream_options":{"include_usage":true}}'
     app = SeawallApp(gateway)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     scope = {
         "type": "http",
         "method": "POST",
@@ -85,7 +116,7 @@ async def measure(store: str, requests: int) -> float:
     }
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": BODY, "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         return None
@@ -108,6 +139,7 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=30000)
     parser.add_argument("--store", choices=("none", "sqlite", "both"), default="both")
+    parser.add_argument("--mode", choices=("json", "stream"), default="json", help="stream: 13 SSE events")
     args = parser.parse_args()
     try:
         import uvloop
@@ -116,8 +148,8 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         run = asyncio.run
     for store in ("none", "sqlite") if args.store == "both" else (args.store,):
-        cost = run(measure(store, args.requests))
-        print(f"traces {store:6s}: {cost:6.1f} µs of CPU per request (all threads)")
+        cost = run(measure(store, args.requests, args.mode))
+        print(f"traces {store:6s}: {cost:6.1f} µs of CPU per {args.mode} request (all threads)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 # difference, so start-up and warm-up cancel out.
 #   benchmarks/instructions.sh            # both trace settings, N=1000 (~2 min)
 #   N=2000 benchmarks/instructions.sh sqlite
+#   MODE=stream benchmarks/instructions.sh      # a 13-event stream through the real OpenAI adapter
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -12,7 +13,7 @@ N=${N:-1000}
 command -v valgrind >/dev/null || { echo "valgrind is required (Debian: apt-get install valgrind)" >&2; exit 2; }
 count() {  # $1 store, $2 requests -> instructions collected
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$PY" benchmarks/inprocess.py \
-    --requests "$2" --store "$1" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    --requests "$2" --store "$1" --mode "${MODE:-json}" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 for store in ${1:-none sqlite}; do
   small=$(count "$store" "$N")
