@@ -1147,3 +1147,24 @@ async def test_provider_pieces_cut_stream_and_bad_answer() -> None:
         with pytest.raises(UpstreamTimeout):
             await collect(prov.pieces(f"{srv.url}/silent", b"{}", {}, timeouts, AttemptInfo()), got)
         assert got == [b"data: 1\n\n"]  # neither failed call yielded anything
+
+
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None:
+    from seawall.providers._h1 import H1Client
+
+    client = H1Client()
+    try:
+        # nothing listens on port 9: had the check not run first, this would be a connect error
+        for headers in ({"x-a": "ok\r\nInjected: yes"}, {"x-b\nInjected": "yes"}, {"x-c": "a\rb"}):
+            with pytest.raises(ValueError, match="line breaks"):
+                await client.request("POST", "http://127.0.0.1:9/v1/x", headers, b"{}")
+    finally:
+        await client.aclose()
+
+
+async def test_provider_refuses_a_header_with_a_line_break_as_an_invalid_request() -> None:
+    from seawall.errors import InvalidRequest
+
+    async with provider() as prov:
+        with pytest.raises(InvalidRequest, match="line breaks"):
+            await prov.post("http://127.0.0.1:9/v1/x", b"{}", {"anthropic-beta": "a\r\nX: y"}, AttemptInfo())

@@ -14,7 +14,8 @@ Not supported (not needed for provider APIs): proxies, redirects, HTTP/2, cookie
 
 Errors: `H1ConnectError` (could not connect; `__cause__` is the OS error), `H1Disconnected`
 (the server closed the connection before the answer was complete), `H1ProtocolError`
-(unparseable answer), `asyncio.TimeoutError` (connect or idle timeout).
+(unparseable answer), `asyncio.TimeoutError` (connect or idle timeout); `ValueError` before
+anything is sent if a header name or value holds a line break (header injection).
 """
 
 from __future__ import annotations
@@ -457,6 +458,9 @@ class H1Client:
         if pool is None:
             pool = self._pools[origin.key] = _Pool(self, origin)
         extra = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+        if extra.count("\n") != len(headers) or extra.count("\r") != len(headers):
+            # a line break inside a name or value would smuggle headers into the request
+            raise ValueError("header names and values must not contain line breaks")
         head = b"".join(
             (
                 origin.request_line,

@@ -13,6 +13,7 @@ import orjson
 
 from seawall._types import AttemptInfo, AttemptTimeouts, Chunk, Dialect
 from seawall.errors import (
+    InvalidRequest,
     UpstreamBadResponse,
     UpstreamConnectionError,
     UpstreamError,
@@ -25,6 +26,7 @@ from seawall.providers._h1 import (
     H1Disconnected,
     H1Error,
     H1ProtocolError,
+    Response,
 )
 from seawall.resilience import parse_retry_after
 
@@ -183,13 +185,29 @@ class HTTPProvider:
             error.retry_after_s = parse_retry_after(headers, now_epoch=time.time())
         return error
 
+    async def _send(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes,
+        *,
+        connect_s: float | None = -1.0,
+        head_s: float | None = None,
+    ) -> Response:
+        try:
+            return await self.client.request(
+                "POST", url, headers, data, connect_timeout=connect_s, head_timeout=head_s
+            )
+        except ValueError as exc:  # a header with a line break (e.g. a client's anthropic-beta)
+            raise InvalidRequest(f"cannot send this request to {self.name}: {exc}") from None
+
     async def post(
         self, url: str, data: bytes, headers: Mapping[str, str], info: AttemptInfo
     ) -> tuple[Any, bytes]:
         """One non-streamed call: (parsed JSON, raw bytes) of a 2xx answer; else the mapped error."""
         info.url, info.request_body = url, data
         try:
-            resp = await self.client.request("POST", url, headers, data)
+            resp = await self._send(url, headers, data)
             try:
                 info.status = resp.status
                 info.ratelimit = self.ratelimit(resp.headers)
@@ -216,9 +234,7 @@ class HTTPProvider:
         info.url, info.request_body = url, data
         answered = False
         try:
-            resp = await self.client.request(
-                "POST", url, headers, data, connect_timeout=timeouts.connect, head_timeout=timeouts.idle
-            )
+            resp = await self._send(url, headers, data, connect_s=timeouts.connect, head_s=timeouts.idle)
             try:
                 answered = True
                 info.status = resp.status
