@@ -80,21 +80,16 @@ class StreamHandle:
     def __init__(
         self,
         target: Target,
-        head: list[Chunk],
-        rest: AsyncGenerator[Chunk, None],
+        chunks: AsyncGenerator[Chunk, None],
         on_close: Callable[[], None],
     ) -> None:
         self.target = target
-        self._head = head
-        self._rest = rest
+        self._rest = chunks
         self._on_close: Callable[[], None] | None = on_close
 
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
-        for chunk in self._head:
-            yield chunk
-        self._head = []
-        async for chunk in self._rest:
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        # the generator yields the chunks held back until commit first, then the live remainder
+        return self._rest
 
     async def aclose(self) -> None:
         try:
@@ -526,8 +521,17 @@ class Engine:
 
         whole = request.stream_timeout_s
         body_deadline = None if whole is None else run.started + whole
-        relay = _relay(agen, info, record, trace, outcome, deadline=body_deadline, clock=self.clock)
-        return StreamHandle(pick.target, head, relay, on_close)
+        relay = _relay(
+            agen,
+            head,
+            info=info,
+            record=record,
+            trace=trace,
+            outcome=outcome,
+            deadline=body_deadline,
+            clock=self.clock,
+        )
+        return StreamHandle(pick.target, relay, on_close)
 
 
 def trace_target(trace: Trace, pick: _Pick) -> Target:
@@ -540,18 +544,23 @@ def trace_target(trace: Trace, pick: _Pick) -> Target:
 
 async def _relay(
     agen: AsyncGenerator[Chunk, None],
+    head: list[Chunk],
+    *,
     info: AttemptInfo,
     record: dict[str, object],
     trace: Trace,
     outcome: list[UpstreamError],
-    *,
     deadline: float | None = None,
     clock: Clock | None = None,
 ) -> AsyncGenerator[Chunk, None]:
-    """The post-commit remainder of a stream; a failure here is recorded on the committed attempt.
-    With a `deadline` (the client's x-seawall-timeout-ms), a stream still running then is ended
-    with a timeout error, whatever the upstream's pace."""
+    """A committed stream: the chunks held back until commit (`head`), then the live remainder; a
+    failure is recorded on the committed attempt. With a `deadline` (the client's
+    x-seawall-timeout-ms), a stream still running then is ended with a timeout error, whatever the
+    upstream's pace."""
     try:
+        for chunk in head:
+            yield chunk
+        head.clear()
         while True:
             try:
                 if deadline is None or clock is None:
