@@ -132,12 +132,6 @@ class _Connection(asyncio.Protocol):
             error.__cause__ = exc
         self._fail(error)
 
-    def pause_writing(self) -> None:  # large request bodies: the transport buffers them
-        pass
-
-    def resume_writing(self) -> None:
-        pass
-
     # -- httptools callbacks -----------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -63,6 +63,18 @@ def batched(chunks: list[Chunk]) -> list[Chunk]:
     for chunk in chunks[:-1]:
         chunk.more = True
     return chunks
+
+
+def decode_read(chunks: Iterator[Chunk]) -> tuple[list[Chunk], UpstreamError | None]:
+    """Decode one upstream read completely before any chunk is handed on (no await in between):
+    its chunks, all but the last marked `more`, and the error that stopped decoding, if any.
+    Chunks decoded before a failing event still reach the client first."""
+    batch: list[Chunk] = []
+    try:
+        batch.extend(chunks)  # keeps what was decoded before an error
+    except UpstreamError as exc:
+        return batched(batch), exc
+    return batched(batch), None
 
 
 class SSEParser:

@@ -18,7 +18,7 @@ quota there (the target is blocked until `retry-after`). `anthropic-ratelimit-*`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -41,7 +41,7 @@ from seawall.providers._anthropic_wire import (
     parse_anthropic_ratelimit,
     to_anthropic_request,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, batched
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read
 from seawall.providers.openai import chunk_has_content
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -138,17 +138,16 @@ class AnthropicProvider(HTTPProvider):
         native = self._passthrough(request)
         decoder = AnthropicStreamDecoder(request_model=target.model)
         parser = SSEParser()
+
+        def read(piece: bytes) -> Iterator[Chunk]:
+            for event, payload, block in parser.feed_raw(piece):
+                yield from self._decode(decoder, event, payload, block if native else None, info)
+                if decoder.done:
+                    return
+
         async for piece in self.pieces(self._url, data, headers, timeouts, info):
-            batch: list[Chunk] = []  # this read's events, decoded before any is handed on
-            end: UpstreamError | None = None
-            try:
-                for event, payload, block in parser.feed_raw(piece):
-                    batch += self._decode(decoder, event, payload, block if native else None, info)
-                    if decoder.done:
-                        break
-            except UpstreamError as exc:
-                end = exc
-            for chunk in batched(batch):
+            chunks, end = decode_read(read(piece))
+            for chunk in chunks:
                 yield chunk
             if end is not None:
                 raise end

@@ -15,7 +15,7 @@ into traces. The adapter never retries.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from urllib.parse import quote
 
 import orjson
@@ -28,7 +28,7 @@ from seawall.providers._gemini_wire import (
     from_gemini_response,
     to_gemini_request,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, batched, ratelimit_headers
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read, ratelimit_headers
 from seawall.providers.openai import chunk_has_content
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -97,20 +97,20 @@ class GeminiProvider(HTTPProvider):
         data = self._body(request)
         decoder = GeminiStreamDecoder(request_model=target.model)
         parser = SSEParser()
+
+        def read(piece: bytes) -> Iterator[Chunk]:
+            for _event, payload in parser.feed(piece):
+                event = self.event_json(payload)
+                for chunk in decoder.feed(event):
+                    yield Chunk(chunk, None, chunk_has_content(chunk))
+                if info.response_model is None and isinstance(event.get("modelVersion"), str):
+                    info.response_model = event["modelVersion"]
+                info.usage = decoder.usage
+
         # No terminal sentinel: read to the end (the last event may still carry usage).
         async for piece in self.pieces(self._url(target, stream=True), data, self._headers, timeouts, info):
-            batch: list[Chunk] = []  # this read's events, decoded before any is handed on
-            end: UpstreamError | None = None
-            try:
-                for _event, payload in parser.feed(piece):
-                    event = self.event_json(payload)
-                    batch += [Chunk(chunk, None, chunk_has_content(chunk)) for chunk in decoder.feed(event)]
-                    if info.response_model is None and isinstance(event.get("modelVersion"), str):
-                        info.response_model = event["modelVersion"]
-                    info.usage = decoder.usage
-            except UpstreamError as exc:
-                end = exc
-            for chunk in batched(batch):
+            chunks, end = decode_read(read(piece))
+            for chunk in chunks:
                 yield chunk
             if end is not None:
                 raise end

@@ -10,7 +10,7 @@ are classified here, once (`classify_openai_error`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -27,7 +27,7 @@ from seawall.errors import (
     UpstreamStreamCut,
     UpstreamUnavailable,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, batched, ratelimit_headers
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read, ratelimit_headers
 from seawall.resilience import parse_retry_after
 
 _RL_PREFIXES = ("x-ratelimit-",)
@@ -195,30 +195,28 @@ class OpenAIProvider(HTTPProvider):
     ) -> AsyncIterator[Chunk]:
         data = self._body(request, target, stream=True)
         parser = SSEParser()
+        done = False
+
+        def read(piece: bytes) -> Iterator[Chunk]:
+            nonlocal done
+            for _event, payload in parser.feed(piece):
+                if payload == b"[DONE]":
+                    done = True
+                    return
+                chunk = self.event_json(payload)
+                if "error" in chunk:
+                    raise _stream_error(chunk["error"], payload)
+                if info.response_model is None:
+                    info.response_model = chunk.get("model")
+                    info.system_fingerprint = chunk.get("system_fingerprint")
+                if chunk.get("usage"):
+                    info.usage = chunk["usage"]
+                yield Chunk(chunk, payload, chunk_has_content(chunk))
+
         async for piece in self.pieces(self._url, data, self._headers, timeouts, info):
-            # Decode every event of this read first (no await in between), then hand them on as
-            # one batch: chunks decoded before a failing event still reach the client first.
-            batch: list[Chunk] = []
-            end: UpstreamError | None = None
-            done = False
-            try:
-                for _event, payload in parser.feed(piece):
-                    if payload == b"[DONE]":
-                        done = True
-                        break
-                    chunk = self.event_json(payload)
-                    if "error" in chunk:
-                        raise _stream_error(chunk["error"], payload)
-                    if info.response_model is None:
-                        info.response_model = chunk.get("model")
-                        info.system_fingerprint = chunk.get("system_fingerprint")
-                    if chunk.get("usage"):
-                        info.usage = chunk["usage"]
-                    batch.append(Chunk(chunk, payload, chunk_has_content(chunk)))
-            except UpstreamError as exc:
-                end = exc
-            for out in batched(batch):
-                yield out
+            chunks, end = decode_read(read(piece))
+            for chunk in chunks:
+                yield chunk
             if end is not None:
                 raise end
             if done:

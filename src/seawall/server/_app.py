@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from seawall._gateway import Gateway
-from seawall._types import ChatRequest
+from seawall._types import ChatRequest, Chunk
 from seawall.engine import StreamHandle
 from seawall.errors import InvalidRequest, PayloadTooLarge, SeawallError
 from seawall.resilience import parse_client_timeout, parse_stream_deadline
@@ -378,13 +378,22 @@ class SeawallApp:
                         state.usage = chunk.data.get("usage") or state.usage
                         if include_usage:
                             pending.append(b"data: " + raw + b"\n\n")
-                if pending and (not chunk.more or (first and chunk.content)):
-                    first = False
-                    body = pending[0] if len(pending) == 1 else b"".join(pending)
-                    pending.clear()
+                if (body := due_write(pending, chunk, first)) is not None:
+                    first = first and not chunk.content  # until a content event is out
                     await send({"type": "http.response.body", "body": body, "more_body": True})
         except SeawallError as exc:
             state.error = exc
+
+
+def due_write(pending: list[bytes], chunk: Chunk, first: bool) -> bytes | None:
+    """The held events to write now, or None to keep holding them: a relay holds events while the
+    upstream read they came from has more (`Chunk.more`), except the stream's first content, which
+    goes at once (time to first token; `first` until it has been sent)."""
+    if pending and (not chunk.more or (first and chunk.content)):
+        body = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        return body
+    return None
 
 
 class _RelayState:

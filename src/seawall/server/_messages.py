@@ -60,6 +60,7 @@ from seawall.server._app import (
     _headers,
     _respond,
     _trace_headers,
+    due_write,
 )
 from seawall.server._errors import error_headers
 from seawall.trace import Trace
@@ -346,10 +347,8 @@ class _Relay:
                 if out:
                     self._trace.chunk(out)
                     pending.append(out)
-                if pending and (not chunk.more or (first and chunk.content)):
-                    first = False
-                    body = pending[0] if len(pending) == 1 else b"".join(pending)
-                    pending.clear()
+                if (body := due_write(pending, chunk, first)) is not None:
+                    first = first and not chunk.content  # until a content event is out
                     await self._send({"type": "http.response.body", "body": body, "more_body": True})
         except SeawallError as exc:
             self.error = exc
