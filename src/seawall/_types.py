@@ -104,6 +104,12 @@ class AttemptInfo:
     usage: JSONDict | None = None
     ratelimit: dict[str, str] = field(default_factory=dict)
     response_body: bytes | None = None
+    """The upstream's whole answer body as received (non-streamed answers, and error answers)."""
+    head_at: float | None = None
+    """Clock time (`Clock.now`) at which the answer's status line and headers arrived."""
+    reads: list[tuple[float, bytes]] = field(default_factory=list)
+    """A streamed answer's body, one entry per transport read: (clock time it arrived, its bytes).
+    Kept for every streamed attempt, failed ones included, so a trace holds what the upstream sent."""
 
 
 @dataclass(slots=True)
