@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from seawall.errors import RequestError
+from seawall.errors import RequestError, UpstreamError
 
 JSONDict = dict[str, Any]
 
@@ -153,3 +153,37 @@ class Chunk:
     content: bool = True
     native: bytes | None = None
     more: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """How one upstream attempt ended: the one value every attempt observer receives.
+
+    Emitted once per attempt that reached its adapter, when it ends: a non-streamed attempt when
+    its answer (or error) is in, a streamed one that failed before its first content then, and a
+    committed stream when the stream ends (`committed=True`; `error` is what cut it, if anything).
+    An attempt abandoned without a verdict (the client left, a hedge lost, the adapter could not
+    express the request) has no outcome. Times are readings of the engine's `Clock.now`.
+    """
+
+    target: Target
+    kind: Dialect
+    """The wire dialect the attempt spoke (its provider's)."""
+    started: float
+    ended: float
+    info: AttemptInfo
+    error: UpstreamError | None = None
+    ttft_s: float | None = None
+    """Streams: time from the attempt's start to its first content (the commit point)."""
+    backoff_s: float = 0.0
+    committed: bool = False
+    retry: bool = False
+    hedge: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

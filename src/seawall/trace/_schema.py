@@ -1,0 +1,294 @@
+"""The trace schema: frozen, typed records of one request, and the closed set of event types.
+
+A finished request is one `TraceRecord`: the client request, the route, every `Attempt` (with the
+upstream bytes it exchanged), every `Event` the engine decided on, and the response as the client
+saw it. Records carry `schema_version`; `seawall.trace._codec` owns their JSON form (and reads the
+older, untyped version 1 records). Offsets (`*_ms`) are milliseconds since the request arrived.
+
+In memory a record holds text, never references: `Pointer` (`{"$ref": ...}` within a record,
+`{"$blob": sha256}` to a stored body) appears only in the encoded form, written and resolved by the
+codec, so every reader and observer sees whole bodies.
+
+This module must not do I/O or read a clock: it only defines shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+SCHEMA_VERSION = 2
+
+JSONObject = dict[str, Any]
+
+
+class Pointer(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """A body written elsewhere: `{"$ref": "request.body"}` (the same text earlier in this
+    record) or `{"$blob": "<sha256>"}` (a body stored once by content hash). Encoded form only."""
+
+    ref: str | None = msgspec.field(default=None, name="$ref")
+    blob: str | None = msgspec.field(default=None, name="$blob")
+
+
+Text = str | Pointer | None
+"""A body: text in memory; possibly a `Pointer` in the encoded form."""
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """The error a client was given (or a stream ended with)."""
+
+    type: str
+    message: str
+    status: int
+    code: str | None = None
+    error_class: str | None = msgspec.field(default=None, name="class")
+
+
+class Route(msgspec.Struct, frozen=True, gc=False):
+    """How the request was to be served: targets in the order this request tried them."""
+
+    model: str
+    targets: tuple[str, ...]
+    deadline_ms: float
+    max_attempts: int
+    priority: str
+
+
+class RequestPart(msgspec.Struct, frozen=True, gc=False):
+    """What the client sent: an allow-list of headers (never credentials) and the body."""
+
+    headers: dict[str, str]
+    body: Text = None
+
+
+class ResponsePart(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """What the client got, byte for byte: `body` is every byte of the response body it was sent
+    (a JSON answer, an error body, or a whole SSE stream). For a stream, `writes` gives each write's
+    offset and size (`[offset_ms, bytes]`, in order; their sizes add up to the body's UTF-8 length)
+    and `terminal` how it ended: `done`, `error` or `client_disconnect`. With
+    `traces.record_chunks: false` a stream's body and writes are left out."""
+
+    body: Text = None
+    writes: tuple[tuple[float, int], ...] | None = None
+    terminal: str | None = None
+
+
+class Attempt(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One upstream attempt, as it ended (a committed stream: when the stream ended).
+
+    `request_body` is what was sent upstream; `response_body` the upstream's answer body as
+    received: the whole body, or for a streamed attempt every transport read joined (failed and
+    cut streams included), with each read's offset and size in `reads` (`[offset_ms, bytes]`).
+    `head_ms` is when the status line and headers arrived."""
+
+    index: int
+    provider: str
+    model: str
+    kind: str
+    url: str
+    started_ms: float
+    latency_ms: float
+    ttft_ms: float | None = None
+    backoff_ms: float = 0.0
+    status: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+    usage: JSONObject | None = None
+    response_model: str | None = None
+    system_fingerprint: str | None = None
+    ratelimit: dict[str, str] | None = None
+    committed: bool = False
+    retry: bool = False
+    hedge: bool = False
+    head_ms: float | None = None
+    request_body: Text = None
+    response_body: Text = None
+    reads: tuple[tuple[float, int], ...] | None = None
+
+
+# -- events: the closed set of what the engine decides and observes ----------------------------------
+SkipCode = Literal[
+    "blocked",  # rate limited by the target (its Retry-After)
+    "breaker",  # circuit open
+    "throttled",  # rejected locally by the adaptive throttle
+    "saturated",  # at its concurrency limit
+    "health",  # excluded by its health (quality)
+    "retry_after",  # asked to wait longer than retry.max_retry_after_s
+    "no_time",  # no time left before the deadline
+    "retry_cap",  # too many concurrent retries
+    "budget",  # retry budget exhausted
+    "refused",  # its adapter cannot express this request
+]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
+    """Base of every event; `t_ms` is its offset from the request's arrival."""
+
+    t_ms: float
+
+
+class Queued(Event, tag="queued", frozen=True, kw_only=True, gc=False):
+    """The request waited for admission."""
+
+    priority: str
+    queued: int
+
+
+class Admitted(Event, tag="admitted", frozen=True, kw_only=True, gc=False):
+    """A queued request was admitted after `waited_ms`."""
+
+    waited_ms: float
+
+
+class Shed(Event, tag="shed", frozen=True, kw_only=True, gc=False):
+    """Admission control refused the request."""
+
+    priority: str
+    retry_after_s: float | None
+
+
+class Skipped(Event, tag="skip", frozen=True, kw_only=True, gc=False):
+    """A target was passed over without an attempt, and why."""
+
+    target: str
+    reason: str
+    code: SkipCode
+
+
+class Backoff(Event, tag="backoff", frozen=True, kw_only=True, gc=False):
+    """The engine slept before retrying a target."""
+
+    target: str
+    delay_ms: float
+
+
+class Hedged(Event, tag="hedge", frozen=True, kw_only=True, gc=False):
+    """A second copy of a slow request was sent."""
+
+    target: str
+    after_ms: float
+
+
+class Demoted(Event, tag="demoted", frozen=True, kw_only=True, gc=False):
+    """A target was moved behind the healthy ones for this request (its health said so)."""
+
+    target: str
+    reason: str
+
+
+class AttemptCancelled(Event, tag="attempt_cancelled", frozen=True, kw_only=True, gc=False):
+    """An attempt was abandoned (the client left, or a hedge lost)."""
+
+    target: str
+
+
+class BreakerChanged(Event, tag="breaker", frozen=True, kw_only=True, gc=False):
+    """A target's circuit breaker changed state."""
+
+    target: str
+    old: str
+    new: str
+    reason: str
+
+
+class StreamFailed(Event, tag="stream_failed_after_commit", frozen=True, kw_only=True, gc=False):
+    """A committed stream failed: the client got a terminal error event."""
+
+    error_class: str
+    message: str
+
+
+class ClientDisconnected(Event, tag="client_disconnect", frozen=True, kw_only=True, gc=False):
+    """The client went away before the response was complete."""
+
+
+AnyEvent = (
+    Queued
+    | Admitted
+    | Shed
+    | Skipped
+    | Backoff
+    | Hedged
+    | Demoted
+    | AttemptCancelled
+    | BreakerChanged
+    | StreamFailed
+    | ClientDisconnected
+)
+
+
+class TraceRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Everything recorded about one request."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    ts: float
+    """Wall-clock time the request arrived (seconds since the epoch)."""
+    model: str
+    ingress: str
+    stream: bool
+    status: int
+    duration_ms: float
+    ttft_ms: float | None = None
+    answered_by: str | None = None
+    error: ErrorInfo | None = None
+    usage: JSONObject | None = None
+    request: RequestPart
+    route: Route | None = None
+    attempts: tuple[Attempt, ...] = ()
+    events: tuple[AnyEvent, ...] = ()
+    response: ResponsePart = ResponsePart()
+
+
+class TraceSummary(msgspec.Struct, frozen=True, gc=False):
+    """One row of a trace listing (what stores index)."""
+
+    id: str
+    ts: float
+    model: str | None
+    status: int | None
+    stream: bool
+    duration_ms: float | None
+    attempts: int
+    answered_by: str | None
+    error_class: str | None
+
+
+class StoredTrace(msgspec.Struct, frozen=True, gc=False):
+    """What a store receives: the summary to index, the record's JSON (large bodies replaced by
+    `$blob` pointers) and those bodies by SHA-256. Every store gets the same parts."""
+
+    summary: TraceSummary
+    data: bytes
+    blobs: dict[str, bytes]
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Admitted",
+    "AnyEvent",
+    "Attempt",
+    "AttemptCancelled",
+    "Backoff",
+    "BreakerChanged",
+    "ClientDisconnected",
+    "Demoted",
+    "ErrorInfo",
+    "Event",
+    "Hedged",
+    "Pointer",
+    "Queued",
+    "RequestPart",
+    "ResponsePart",
+    "Route",
+    "Shed",
+    "SkipCode",
+    "Skipped",
+    "StoredTrace",
+    "StreamFailed",
+    "Text",
+    "TraceRecord",
+    "TraceSummary",
+]
