@@ -12,22 +12,26 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
-from seawall._clock import Clock, MonotonicClock
+from seawall._clock import Clock, IdSource, MonotonicClock, RandomIds
+from seawall._exchange import Exchange, Relay
 from seawall._metrics import Metrics
-from seawall._types import ChatRequest, Dialect, JSONDict
+from seawall._types import ChatRequest, Dialect, JSONDict, Target
 from seawall.config import GatewayConfig, ProviderConfig, default_config, load_config, validate
 from seawall.config._resilience import gateway_policies
 from seawall.engine import Engine, ModelRoute, ResilienceState
 from seawall.errors import ConfigError, SeawallError
+from seawall.ingress import OPENAI, IngressDialect, kept_headers, parse_openai_request
 from seawall.providers import build_provider
 from seawall.providers._base import Provider
 from seawall.trace import Trace, TraceRecorder, open_store
+from seawall.trace._schema import TraceRecord
 from seawall.trace._store import TraceStore
 
 log = logging.getLogger("seawall")
@@ -36,10 +40,18 @@ log = logging.getLogger("seawall")
 class Gateway:
     """One gateway instance. Use as an async context manager (or call `start()` / `aclose()`)."""
 
-    def __init__(self, config: GatewayConfig, *, clock: Clock | None = None, source: str = "") -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        source: str = "",
+    ) -> None:
         self.config = config
         self.source = source
         self.clock = clock or MonotonicClock()
+        self.ids = ids or RandomIds(self.clock)
         self.rng = random.Random()
         self.providers: dict[str, Provider] = {}
         self._simulators: list[Any] = []
@@ -69,21 +81,29 @@ class Gateway:
                 return
             for pc in self.config.providers:
                 self.providers[pc.name] = await self._provider(pc)
-            routes = {
-                m.name: ModelRoute(
+            routes = {}
+            for i, m in enumerate(self.config.models):
+                targets = tuple(_target(t) for t in m.targets)
+                routes[m.name] = ModelRoute(
                     name=m.name,
-                    targets=tuple(_target(t) for t in m.targets),
+                    targets=targets,
                     timeout_s=m.timeout_s,
                     attempt_timeout_s=m.attempt_timeout_s,
                     first_token_timeout_s=m.first_token_timeout_s,
                     idle_timeout_s=m.idle_timeout_s,
                     policies=tuple(self.config.policies_for(i, j) for j in range(len(m.targets))),
+                    weighted=_weighted(targets),
                 )
-                for i, m in enumerate(self.config.models)
-            }
             admission, retry_concurrency, throttle = gateway_policies(self.config.resilience)
             state = ResilienceState.create(self.clock, self.rng, admission, retry_concurrency, throttle)
-            self.engine = Engine(routes, self.providers, state=state, clock=self.clock, rng=self.rng)
+            self.engine = Engine(
+                routes,
+                self.providers,
+                state=state,
+                clock=self.clock,
+                rng=self.rng,
+                observers=(self.metrics,),
+            )
             self.metrics.target_state = state.gauges
             self.metrics.transitions = lambda: dict(state.transition_counts)
             store = open_store(self.config.traces.store)
@@ -130,68 +150,79 @@ class Gateway:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # -- library API -----------------------------------------------------------------------------
-    def new_trace(
-        self, request: ChatRequest, raw: bytes | None, headers: dict[str, str] | None = None
+    # -- the request lifecycle ---------------------------------------------------------------------
+    def exchange(
+        self,
+        dialect: IngressDialect,
+        raw: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        parse: Callable[[], ChatRequest] | None = None,
+    ) -> Exchange:
+        """Begin one request in `dialect`: parsed from `raw` (or by `parse`), with its trace. A
+        request that does not parse comes back with `error` set (answer it with `fail()`: rejected
+        requests are traced too — "what did the client actually send?")."""
+        kept = kept_headers(headers)
+        try:
+            request = parse() if parse is not None else dialect.parse(raw or b"", headers)
+        except SeawallError as exc:
+            trace = self._trace("", dialect, False, raw, kept)
+            return Exchange(self.engine, self._finish, dialect, trace, None, error=exc)
+        trace = self._trace(request.model, dialect, request.stream, raw, kept)
+        return Exchange(self._engine(), self._finish, dialect, trace, request)
+
+    def _trace(
+        self, model: str, dialect: IngressDialect, stream: bool, raw: bytes | None, headers: dict[str, str]
     ) -> Trace:
         return Trace(
-            model=request.model,
-            ingress=request.ingress.value,
-            stream=request.stream,
+            clock=self.clock,
+            trace_id=self.ids.trace_id(),
+            model=model,
+            ingress=dialect.name.value,
+            stream=stream,
             request_body=raw,
             request_headers=headers,
-            record_chunks=self.config.traces.record_chunks,
+            record_stream=self.config.traces.record_chunks,
         )
 
-    def finish(self, record: dict[str, Any]) -> None:
+    def _finish(self, record: TraceRecord) -> None:
         """A request is over: journal its trace (before the response's last byte) and count it."""
-        self.recorder.record(record)
+        self.recorder.record(msgspec.to_builtins(record))  # TODO(merge): typed recorder
         self.metrics.observe(record)
 
+    # -- library API -------------------------------------------------------------------------------
     async def chat(self, **body: Any) -> Any:
         """OpenAI-style chat completion in-process. Returns the completion dict, or with
         `stream=True` an async iterator of chunk dicts. Raises `SeawallError` subclasses."""
-        from seawall.server._validate import parse_openai_request
+        exchange = self.exchange(OPENAI, orjson.dumps(body), {}, parse=lambda: parse_openai_request(body))
+        if exchange.error is not None:
+            exchange.fail(exchange.error)
+            raise exchange.error
+        assert exchange.request is not None
+        if exchange.request.stream:
+            opened = await exchange.open_stream()
+            if not isinstance(opened, Relay):
+                assert exchange.error is not None
+                raise exchange.error
+            return self._stream(opened)
+        await exchange.complete()
+        if exchange.completion is None:
+            assert exchange.error is not None
+            raise exchange.error
+        return exchange.completion.body
 
-        raw = orjson.dumps(body)
-        request = parse_openai_request(body)
-        if request.stream:
-            return self._stream(request, raw)
-        engine = self._engine()
-        trace = self.new_trace(request, raw)
+    @staticmethod
+    async def _stream(relay: Relay) -> AsyncIterator[JSONDict]:
+        done = False
         try:
-            completion, _target = await engine.complete(request, trace)
-        except SeawallError as exc:
-            self.finish(trace.finish(status=exc.status, error=exc))
-            raise
-        self.finish(trace.finish(status=200, response_body=completion.raw or orjson.dumps(completion.body)))
-        return completion.body
-
-    async def _stream(self, request: ChatRequest, raw: bytes) -> AsyncIterator[JSONDict]:
-        engine = self._engine()
-        trace = self.new_trace(request, raw)
-        try:
-            handle = await engine.open_stream(request, trace)
-        except SeawallError as exc:
-            self.finish(trace.finish(status=exc.status, error=exc))
-            raise
-        terminal = "client_disconnect"
-        error: SeawallError | None = None
-        try:
-            async for chunk in handle:
-                if not chunk.data:
-                    continue  # an upstream event with no meaning in the OpenAI dialect (e.g. ping)
-                trace.chunk(chunk.raw if chunk.raw is not None else orjson.dumps(chunk.data))
-                if not chunk.data.get("choices") and not request.include_usage:
-                    continue
-                yield chunk.data
-            terminal = "done"
-        except SeawallError as exc:
-            terminal, error = "error", exc
-            raise
+            async for data in relay.chunks():
+                yield data
+            done = True
         finally:
-            await handle.aclose()
-            self.finish(trace.finish(status=200, terminal=terminal, error=error))
+            if done:
+                await relay.close()
+            else:
+                await relay.abandon()  # the caller stopped early (a raised error was recorded already)
 
     def _engine(self) -> Engine:
         if self.engine is None:
@@ -202,14 +233,38 @@ class Gateway:
     def store(self) -> TraceStore | None:
         return self.recorder.store
 
+    def resilience_view(self) -> dict[str, Any]:
+        """What `/admin/targets` shows: every target's resilience state, admission, transitions."""
+        state = self._engine().state
+        admission = state.admission
+        transitions = [
+            {"target": t.target, "old": t.old.value, "new": t.new.value, "reason": t.reason, "at": t.at}
+            for t in list(state.transitions)[-50:]
+        ]
+        return {
+            "targets": state.snapshot(),
+            "admission": {
+                "inflight": admission.inflight,
+                "queued": admission.queued,
+                "congested": admission.congested,
+                "max_concurrency": admission.policy.max_concurrency,
+            },
+            "retries_in_flight": state.retry_cap.active,
+            "breaker_transitions": transitions,
+        }
+
     def model_names(self) -> list[str]:
         return [m.name for m in self.config.models]
 
 
-def _target(t: Any) -> Any:
-    from seawall._types import Target
+def _target(t: Any) -> Target:
+    return Target(provider=t.provider, model=t.model, weight=t.weight, tier=t.tier)
 
-    return Target(provider=t.provider, model=t.model, weight=t.weight)
+
+def _weighted(targets: tuple[Target, ...]) -> bool:
+    """Whether some tier holds more than one target (each request then draws its order)."""
+    tiers = [i if t.tier is None else t.tier for i, t in enumerate(targets)]
+    return len(set(tiers)) < len(tiers)
 
 
 def _journal_dir(store: str, configured: str | None) -> Path | None:

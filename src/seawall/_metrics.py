@@ -1,7 +1,9 @@
 """Prometheus metrics, aggregated in plain dicts on the hot path and rendered only when scraped.
 
-`observe(record)` takes a finished trace record, so metrics and traces can never disagree. Per-target
-resilience state (breakers, budgets, limits) is read at scrape time through `target_state`.
+Two observers feed it: `attempt_ended(outcome)` receives every upstream attempt's outcome (the
+same value the resilience state and the trace receive), and `observe(record)` every finished trace
+record, so metrics and traces can never disagree. Per-target resilience state (breakers, budgets,
+limits) is read at scrape time through `target_state`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from seawall._types import AttemptOutcome
+from seawall.trace._schema import TraceRecord
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
@@ -51,17 +56,20 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
-    def observe(self, record: dict[str, Any]) -> None:
-        model = record.get("model") or ""
-        self.requests[(model, str(record.get("status")), "stream" if record.get("stream") else "json")] += 1
-        self.duration[model].observe((record.get("duration_ms") or 0.0) / 1000.0)
-        if record.get("ttft_ms") is not None:
-            self.ttft[model].observe(record["ttft_ms"] / 1000.0)
-        attempts = record.get("attempts") or ()
-        for attempt in attempts:
-            target = f"{attempt['provider']}/{attempt['model']}"
-            self.attempts[(target, attempt.get("error_class") or "ok")] += 1
-        if len({(a["provider"], a["model"]) for a in attempts}) > 1:
+    def attempt_ended(self, outcome: AttemptOutcome) -> None:
+        """Observer: one upstream attempt ended."""
+        error = outcome.error
+        self.attempts[(outcome.target.key, "ok" if error is None else error.error_class.value)] += 1
+
+    def observe(self, record: TraceRecord) -> None:
+        """A request is over (its trace record is final)."""
+        model = record.model
+        self.requests[(model, str(record.status), "stream" if record.stream else "json")] += 1
+        self.duration[model].observe(record.duration_ms / 1000.0)
+        if record.ttft_ms is not None:
+            self.ttft[model].observe(record.ttft_ms / 1000.0)
+        attempts = record.attempts
+        if len(attempts) > 1 and len({(a.provider, a.model) for a in attempts}) > 1:
             self.fallbacks[model] += 1
 
     def collect(self) -> Iterator[Any]:

@@ -71,11 +71,15 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One place a model can be served: a provider and the upstream model name there."""
+    """One place a model can be served: a provider and the upstream model name there.
+
+    `tier` and `weight` order a model's targets: lower tiers are preferred (a target without a tier
+    is in the tier of its position in the list), and targets sharing a tier are picked by weight."""
 
     provider: str
     model: str
     weight: float = 1.0
+    tier: int | None = None
 
     @property
     def key(self) -> str:

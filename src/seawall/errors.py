@@ -6,7 +6,10 @@
     │   ├── InvalidRequest               400 malformed JSON, wrong types, missing fields
     │   ├── UnsupportedFeature           400 a feature the chosen target cannot honour
     │   ├── ModelNotFound                404 unknown client-facing model name
-    │   └── PayloadTooLarge              413 body over `server.max_body_bytes`
+    │   ├── PayloadTooLarge              413 body over `server.max_body_bytes`
+    │   ├── Unauthorized                 401 missing or wrong credentials (e.g. the admin token)
+    │   ├── NotFound                     404 no such path, or no such resource (a trace id)
+    │   └── MethodNotAllowed             405 a known path asked with another method
     ├── UpstreamError                    one attempt at one target failed; carries an `ErrorClass`
     │   ├── UpstreamTimeout              connect/read/first-token/idle timeout
     │   ├── UpstreamConnectionError      refused, reset, closed early
@@ -138,6 +141,28 @@ class PayloadTooLarge(RequestError):
 
     status = 413
     code = "payload_too_large"
+
+
+class Unauthorized(RequestError):
+    """Raised when a request lacks the credentials its route needs (e.g. the admin token)."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_request"
+
+
+class NotFound(RequestError):
+    """Raised for a path Seawall does not serve, or a resource that does not exist."""
+
+    status = 404
+    code = "invalid_request"
+
+
+class MethodNotAllowed(RequestError):
+    """Raised when a known path is asked with a method it does not take."""
+
+    status = 405
+    code = "invalid_request"
 
 
 class UpstreamError(SeawallError):
@@ -305,12 +330,15 @@ __all__ = [
     "DeadlineExceeded",
     "ErrorClass",
     "InvalidRequest",
+    "MethodNotAllowed",
     "ModelNotFound",
     "NoTargetAvailable",
+    "NotFound",
     "Overloaded",
     "PayloadTooLarge",
     "RequestError",
     "SeawallError",
+    "Unauthorized",
     "UnsupportedFeature",
     "UpstreamBadResponse",
     "UpstreamConnectionError",

@@ -37,7 +37,7 @@ def test_disconnect_during_a_slow_answer_cancels_the_attempt(
         else:
             raise AssertionError("expected the client to time out")
     record = _newest(gateway, 499)
-    kinds = [event[1] for event in record["events"]]  # type: ignore[union-attr,index]
+    kinds = [event["type"] for event in record["events"]]  # type: ignore[union-attr,index]
     assert "attempt_cancelled" in kinds
     assert "client_disconnect" in kinds
     assert sims[0].calls() == 1  # cancelled, not retried
@@ -68,4 +68,4 @@ def test_disconnect_mid_stream_closes_the_upstream_stream(
             break
         assert time.monotonic() < deadline, "trace never recorded the disconnect"
         time.sleep(0.05)
-    assert len(record["response"]["chunks"]) < 50  # the relay stopped; it did not drain the upstream
+    assert len(record["response"]["writes"]) < 50  # the relay stopped; it did not drain the upstream

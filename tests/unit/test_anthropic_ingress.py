@@ -21,10 +21,10 @@ from seawall.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from seawall.ingress._anthropic import error_event, error_response, parse_anthropic_request
 from seawall.providers import AnthropicProvider, GeminiProvider, OpenAIProvider, build_provider
 from seawall.providers._http import SSEParser
 from seawall.providers.openai import strip_extensions
-from seawall.server._messages import error_event, error_response, parse_anthropic_request
 
 BASE = {"model": "chat", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 

@@ -1,5 +1,8 @@
+import random
+from collections import Counter
+
 from seawall._types import Target
-from seawall.engine import candidates, exhausted_error
+from seawall.engine import TargetHealth, candidates, exhausted_error, rotation
 from seawall.engine._routing import Skip
 from seawall.errors import (
     ContextLengthExceeded,
@@ -15,14 +18,48 @@ A, B, C = Target("a", "m1"), Target("b", "m2"), Target("c", "m3")
 
 
 def test_walks_down_then_wraps() -> None:
-    firsts = [next(candidates([A, B, C], n, set())) for n in range(5)]
+    firsts = [next(rotation([A, B, C], n, set())) for n in range(5)]
     assert firsts == [A, B, C, A, B]
-    assert list(candidates([A, B, C], 1, set())) == [B, C, A]
+    assert list(rotation([A, B, C], 1, set())) == [B, C, A]
 
 
 def test_skips_targets_failed_for_good() -> None:
-    assert list(candidates([A, B, C], 0, {"a/m1", "b/m2"})) == [C]
-    assert list(candidates([A, B], 0, {"a/m1", "b/m2"})) == []
+    assert list(rotation([A, B, C], 0, {"a/m1", "b/m2"})) == [C]
+    assert list(rotation([A, B], 0, {"a/m1", "b/m2"})) == []
+
+
+def test_without_health_or_tiers_the_order_is_the_list() -> None:
+    plan = candidates([A, B, C], {}, random.Random(1))
+    assert (plan.order, plan.demoted, plan.excluded) == ((A, B, C), (), ())
+
+
+def test_health_demotes_degraded_and_excludes_failing_targets_with_their_reasons() -> None:
+    health = {
+        "a/m1": TargetHealth("degraded", "canary pass rate 0.61 < 0.90 (CUSUM)"),
+        "b/m2": TargetHealth("failing", "model identity changed"),
+    }
+    plan = candidates([A, B, C], health)
+    assert plan.order == (C, A)
+    assert plan.demoted == ((A, "canary pass rate 0.61 < 0.90 (CUSUM)"),)
+    assert plan.excluded == ((B, "model identity changed"),)
+    assert candidates([A, B, C], {"c/m3": TargetHealth()}).order == (A, B, C)
+
+
+def test_targets_of_one_tier_are_drawn_by_weight_and_tiers_keep_their_order() -> None:
+    east, west = Target("east", "g", weight=3.0, tier=0), Target("west", "g", weight=1.0, tier=0)
+    backup = Target("backup", "c")  # no tier: the tier of its position (2), after tier 0
+    rng = random.Random(7)
+    leads: Counter[str] = Counter()
+    for _ in range(4000):
+        order = candidates([east, west, backup], {}, rng).order
+        assert order[-1] == backup and set(order[:2]) == {east, west}
+        leads[order[0].provider] += 1
+    assert 0.72 < leads["east"] / 4000 < 0.78  # weight 3 of 4: leads 75% of the time
+
+
+def test_untiered_targets_keep_their_listed_order_whatever_their_weight() -> None:
+    heavy = Target("b", "m2", weight=100.0)
+    assert candidates([A, heavy], {}, random.Random(3)).order == (A, heavy)
 
 
 def test_exhausted_status_follows_failures() -> None:

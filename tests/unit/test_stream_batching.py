@@ -13,12 +13,15 @@ from typing import Any
 
 import orjson
 
+from seawall._clock import ManualClock
+from seawall._exchange import Exchange, Relay
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Target
 from seawall.errors import UpstreamUnavailable
+from seawall.ingress import OPENAI
 from seawall.providers._http import batched
 from seawall.providers.openai import OpenAIProvider
-from seawall.server._app import SeawallApp, _RelayState
 from seawall.trace._record import Trace
+from seawall.trace._schema import TraceRecord
 
 
 def _event(text: str) -> bytes:
@@ -104,18 +107,30 @@ def _role(more: bool = True) -> Chunk:
     return Chunk(data, orjson.dumps(data), False, more=more)
 
 
+def _relay(handle: _Handle) -> tuple[Relay, Trace]:
+    clock = ManualClock()
+    request = ChatRequest(
+        body={"model": "m", "messages": [], "stream": True, "stream_options": {"include_usage": True}},
+        model="m",
+        stream=True,
+    )
+    trace = Trace(clock=clock, trace_id="t1", model="m", ingress="openai", stream=True, request_body=None)
+    records: list[TraceRecord] = []
+    exchange = Exchange(None, records.append, OPENAI, trace, request)
+    return Relay(exchange, handle, OPENAI.stream_encoder(request)), trace  # type: ignore[arg-type]
+
+
 async def test_relay_writes_once_per_read_and_flushes_before_awaiting_more() -> None:
     writes: list[bytes] = []
 
-    async def send(message: dict[str, Any]) -> None:
-        writes.append(message["body"])
+    async def write(body: bytes) -> None:
+        writes.append(body)
 
     # one read: role, a, b, c; a second read: d
     chunks = [_role(), _chunk("a", more=True), _chunk("b", more=True), _chunk("c"), _chunk("d")]
     handle = _Handle(chunks, writes)
-    trace = Trace(model="m", ingress="openai", stream=True, request_body=None)
-    state = _RelayState()
-    await SeawallApp._relay(handle, True, trace, send, state)  # type: ignore[arg-type]
+    relay, trace = _relay(handle)
+    await relay.pump(write)
     # the first content goes at once with the role (time to first token), the rest of the read together
     assert len(writes) == 3
     assert writes[0].count(b"data: ") == 2 and b'"role"' in writes[0] and b'"a"' in writes[0]
@@ -123,18 +138,21 @@ async def test_relay_writes_once_per_read_and_flushes_before_awaiting_more() -> 
     assert b'"d"' in writes[2]
     # "a" was written before "b" was asked for; "c" ended a read: written before "d" was asked for
     assert handle.writes_when_asked == [0, 0, 1, 1, 2, 3]
-    assert len(trace.chunks) == 5 and state.pending == []
+    # the trace holds exactly what was written, write by write
+    assert [body for _t, body in trace.writes] == writes and relay.error is None
 
 
 async def test_events_held_when_the_stream_fails_go_out_before_the_error() -> None:
     writes: list[bytes] = []
 
-    async def send(message: dict[str, Any]) -> None:
-        writes.append(message["body"])
+    async def write(body: bytes) -> None:
+        writes.append(body)
 
     handle = _Handle([_chunk("a"), _chunk("b", more=True)], writes, fail=True)
-    state = _RelayState()
-    trace = Trace(model="m", ingress="openai", stream=True, request_body=None)
-    await SeawallApp._relay(handle, True, trace, send, state)  # type: ignore[arg-type]
-    assert len(writes) == 1 and b'"a"' in writes[0] and state.error is not None
-    assert len(state.pending) == 1 and b'"b"' in state.pending[0]  # _stream sends it with the error event
+    relay, trace = _relay(handle)
+    await relay.pump(write)
+    assert len(writes) == 1 and b'"a"' in writes[0] and relay.error is not None
+    final = await relay.close()  # the held "b" goes out with the terminal error event
+    assert final.index(b'"b"') < final.index(b'"error"') and final.endswith(b"\n\n")
+    record = trace.finish(status=200)
+    assert record.response.body is not None and record.response.body.endswith(final.decode())

@@ -2,7 +2,7 @@ import pytest
 
 from seawall._types import Priority
 from seawall.errors import InvalidRequest
-from seawall.server._validate import parse_openai_request
+from seawall.ingress._openai_validate import parse_openai_request
 
 OK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 

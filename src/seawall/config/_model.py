@@ -66,7 +66,10 @@ class TargetConfig(_Strict):
 
     provider: Name
     model: str = Field(min_length=1)
-    weight: float = Field(default=1.0, gt=0)
+    # Targets sharing a tier are equally preferred and picked by weight; a target without a tier is
+    # in the tier of its position in the list, so an untiered list is a strict preference order.
+    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    tier: int | None = Field(default=None, ge=0)
     resilience: ResilienceOverrides | None = None
 
 

@@ -2,23 +2,35 @@
 
 It owns the one retry layer and every deadline; adapters only do single attempts. Before each
 attempt a target must pass its gates (rate-limit block, circuit breaker, adaptive throttle,
-concurrency limit) and, for a retry at a target already tried, its retry budget, the retry
-concurrency cap and the deadline. Every outcome feeds all policies through `ResilienceState.settle`,
-and every decision lands in the request's `Trace`. The streaming commit point lives here: until the
-first content chunk is in hand an attempt may fail over; after it, errors go to the client in-band.
+concurrency limit) and its clearance (for a retry or hedge at a target already tried: its retry
+budget, the retry concurrency cap and the deadline). The engine talks to resilience only through
+`ResilienceState` methods. Every attempt that reaches an adapter ends in one frozen
+`AttemptOutcome`, handed to every observer (the resilience state, then metrics and any other
+registered observer) and to the request's trace; every decision lands in the trace as a typed
+event. The streaming commit point lives here: until the first content chunk is in hand an attempt
+may fail over; after it, errors go to the client in-band.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 from seawall._clock import Clock, MonotonicClock
-from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Completion, Target
-from seawall.engine._routing import ModelRoute, Skip, candidates, exhausted_error
+from seawall._types import (
+    AttemptInfo,
+    AttemptOutcome,
+    AttemptTimeouts,
+    ChatRequest,
+    Chunk,
+    Completion,
+    Target,
+)
+from seawall.engine._routing import ModelRoute, Skip, TargetHealth, candidates, exhausted_error, rotation
 from seawall.engine._targets import Gate, ResilienceState, TargetState
 from seawall.errors import (
     DeadlineExceeded,
@@ -34,6 +46,22 @@ from seawall.errors import (
 from seawall.providers._base import Provider
 from seawall.resilience import Deadline, Permit
 from seawall.trace import Trace
+from seawall.trace._schema import (
+    Admitted,
+    AttemptCancelled,
+    Backoff,
+    BreakerChanged,
+    Demoted,
+    Hedged,
+    Queued,
+    Route,
+    Shed,
+    SkipCode,
+    Skipped,
+    StreamFailed,
+)
+
+log = logging.getLogger("seawall.engine")
 
 MIN_ATTEMPT_S = 0.05  # never start an attempt with less time than this left
 
@@ -45,11 +73,18 @@ _GATE_REASONS: dict[Gate, str] = {
 }
 
 
+class AttemptObserver(Protocol):
+    """Receives the outcome of every upstream attempt (resilience, metrics, quality...)."""
+
+    def attempt_ended(self, outcome: AttemptOutcome) -> None: ...
+
+
 @dataclass(slots=True)
 class _Run:
     """Book-keeping for one request's attempts."""
 
     route: ModelRoute
+    order: tuple[Target, ...]
     deadline: float
     started: float
     attempts: int = 0
@@ -69,26 +104,35 @@ class _Pick:
     provider: Provider
     delay: float
     retry: bool
+    hedge: bool = False
 
 
 class StreamHandle:
     """A committed stream: the chunks held back until commit, then the live remainder.
 
-    `aclose()` (idempotent) closes the upstream stream and returns the target's concurrency slot
-    and the request's admission permit."""
+    A failure after the commit point is raised to the reader, kept in `error`, and recorded in the
+    trace. `aclose()` (idempotent) closes the upstream stream, emits the attempt's outcome and
+    returns the request's admission permit."""
+
+    __slots__ = ("_on_close", "_rest", "error", "target")
 
     def __init__(
         self,
         target: Target,
-        chunks: AsyncGenerator[Chunk, None],
-        on_close: Callable[[], None],
+        agen: AsyncGenerator[Chunk, None],
+        head: list[Chunk],
+        trace: Trace,
+        on_close: Callable[[UpstreamError | None], None],
+        *,
+        deadline: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.target = target
-        self._rest = chunks
-        self._on_close: Callable[[], None] | None = on_close
+        self.error: UpstreamError | None = None
+        self._rest = self._relay(agen, head, trace, deadline, clock)
+        self._on_close: Callable[[UpstreamError | None], None] | None = on_close
 
     def __aiter__(self) -> AsyncIterator[Chunk]:
-        # the generator yields the chunks held back until commit first, then the live remainder
         return self._rest
 
     async def aclose(self) -> None:
@@ -97,7 +141,43 @@ class StreamHandle:
         finally:
             if self._on_close is not None:
                 on_close, self._on_close = self._on_close, None
-                on_close()
+                on_close(self.error)
+
+    async def _relay(
+        self,
+        agen: AsyncGenerator[Chunk, None],
+        head: list[Chunk],
+        trace: Trace,
+        deadline: float | None,
+        clock: Clock | None,
+    ) -> AsyncGenerator[Chunk, None]:
+        """The chunks held back until commit (`head`), then the live remainder. With a `deadline`
+        (the client's x-seawall-timeout-ms), a stream still running then is ended with a timeout
+        error, whatever the upstream's pace."""
+        try:
+            for chunk in head:
+                yield chunk
+            head.clear()
+            while True:
+                try:
+                    if deadline is None or clock is None:
+                        chunk = await anext(agen)
+                    else:
+                        async with asyncio.timeout(max(0.0, deadline - clock.now())):
+                            chunk = await anext(agen)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise UpstreamTimeout(
+                        "the request's deadline (x-seawall-timeout-ms) passed mid-stream"
+                    ) from None
+                yield chunk
+        except UpstreamError as exc:
+            self.error = exc
+            trace.add(StreamFailed(t_ms=trace.ms(), error_class=exc.error_class.value, message=exc.message))
+            raise
+        finally:
+            await agen.aclose()
 
 
 class Engine:
@@ -112,6 +192,7 @@ class Engine:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        observers: Sequence[AttemptObserver] = (),
     ) -> None:
         self.routes = dict(routes)
         self.providers = dict(providers)
@@ -119,9 +200,14 @@ class Engine:
         self.rng = rng or random.Random()
         self.sleep = sleep or asyncio.sleep  # injectable: tests advance a ManualClock instead
         self.state = state or ResilienceState.create(self.clock, self.rng)
+        self.observers: tuple[AttemptObserver, ...] = tuple(observers)
+        """Told of every attempt's outcome after the resilience state (which always is)."""
+        self.health: Mapping[str, TargetHealth] = {}
+        """Per-target health by target key (quality detection feeds it); absent means healthy."""
         for route in self.routes.values():
             for target, policies in zip(route.targets, route.policies, strict=True):
                 self.state.register(target, policies)
+        self._keys = {name: tuple(t.key for t in route.targets) for name, route in self.routes.items()}
         self._expiry_task: asyncio.Task[None] | None = None
 
     # -- request setup -------------------------------------------------------------------------------
@@ -138,35 +224,45 @@ class Engine:
         route = self.route_for(request.model)
         budget = route.timeout_s if request.timeout_s is None else min(route.timeout_s, request.timeout_s)
         now = self.clock.now()
-        run = _Run(route=route, deadline=now + budget, started=now)
-        trace.route = {
-            "model": route.name,
-            "targets": [t.key for t in route.targets],
-            "deadline_ms": round(budget * 1000, 1),
-            "max_attempts": route.max_attempts,
-            "priority": request.priority.value,
-        }
+        if not route.weighted and not self.health:
+            order, keys = route.targets, self._keys[route.name]  # the common case: nothing to draw
+            plan = None
+        else:
+            plan = candidates(route.targets, self.health, self.rng if route.weighted else None)
+            order = plan.order
+            keys = tuple(t.key for t in order)
+        run = _Run(route=route, order=order, deadline=now + budget, started=now)
+        trace.route = Route(
+            model=route.name,
+            targets=keys,
+            deadline_ms=round(budget * 1000, 1),
+            max_attempts=route.max_attempts,
+            priority=request.priority.value,
+        )
+        if plan is not None:
+            for target, reason in plan.demoted:
+                trace.add(Demoted(t_ms=trace.ms(), target=target.key, reason=reason))
+            for target, reason in plan.excluded:
+                run.failed_for_good.add(target.key)
+                self._skip(run, trace, target.key, reason, "health")
         return run
 
     async def _admit(self, request: ChatRequest, run: _Run, trace: Trace) -> Permit:
-        admission = self.state.admission
-        permit = admission.try_admit(request.priority)
+        state = self.state
+        permit = state.try_admit(request.priority)
         if permit is None:
-            trace.event("queued", priority=request.priority.value, queued=admission.queued)
+            trace.add(Queued(t_ms=trace.ms(), priority=request.priority.value, queued=state.queued))
             waited_from = self.clock.now()
             self._ensure_expiry()
             try:
-                permit = await admission.admit(request.priority, deadline=Deadline(run.deadline, self.clock))
+                permit = await state.admit(request.priority, deadline=Deadline(run.deadline, self.clock))
             except Overloaded as exc:
-                trace.event("shed", priority=request.priority.value, retry_after_s=exc.retry_after)
+                trace.add(
+                    Shed(t_ms=trace.ms(), priority=request.priority.value, retry_after_s=exc.retry_after)
+                )
                 raise
-            trace.event("admitted", waited_ms=round((self.clock.now() - waited_from) * 1000, 3))
-        self.state.active_requests += 1
+            trace.add(Admitted(t_ms=trace.ms(), waited_ms=round((self.clock.now() - waited_from) * 1000, 3)))
         return permit
-
-    def _release(self, permit: Permit) -> None:
-        self.state.active_requests -= 1
-        self.state.admission.release(permit)
 
     def _ensure_expiry(self) -> None:
         """Queued requests time out by the clock; wake up to expire them (real time, not `sleep`)."""
@@ -174,96 +270,57 @@ class Engine:
             self._expiry_task = asyncio.get_running_loop().create_task(self._expire_loop())
 
     async def _expire_loop(self) -> None:
-        admission = self.state.admission
-        while (due := admission.next_expiry()) is not None:
+        state = self.state
+        while (due := state.next_queue_expiry()) is not None:
             await asyncio.sleep(max(0.0, due - self.clock.now()) + 0.001)
-            admission.expire()
+            state.expire_queue()
 
     # -- choosing the next attempt -----------------------------------------------------------------------
-    def _skip(self, run: _Run, trace: Trace, st: TargetState, reason: str, seconds: float = 0.0) -> None:
-        if all(s.target != st.target.key for s in run.skipped):
-            run.skipped.append(
-                Skip(st.target.key, reason, seconds, rate_limited=reason.startswith("rate limited"))
-            )
-            trace.event("skip", target=st.target.key, reason=reason)
+    @staticmethod
+    def _skip(
+        run: _Run, trace: Trace, key: str, reason: str, code: SkipCode, *, seconds: float = 0.0
+    ) -> None:
+        if all(s.target != key for s in run.skipped):
+            run.skipped.append(Skip(key, reason, seconds, rate_limited=code == "blocked"))
+            trace.add(Skipped(t_ms=trace.ms(), target=key, reason=reason, code=code))
 
     async def _pick(self, run: _Run, trace: Trace, *, hedge: bool = False) -> _Pick | None:
         """The next attempt to make, after sleeping its backoff; None when no attempt may start."""
         if run.attempts >= run.route.max_attempts:
             return None
-        now = self.clock.now()
-        remaining = run.deadline - now
+        remaining = run.deadline - self.clock.now()
         if remaining < MIN_ATTEMPT_S:
             run.out_of_time = True
             return None
-        for target in candidates(run.route.targets, run.attempts, run.failed_for_good):
-            st = self.state.targets[target.key]
-            gate = self.state.gate(st)
+        state = self.state
+        for target in rotation(run.order, run.attempts, run.failed_for_good):
+            key = target.key
+            st = state.target(key)
+            gate = state.gate(st)
             if gate != "ok":
-                wait = 0.0
-                if gate == "blocked":
-                    wait = st.blocked_until - now
-                elif gate == "breaker" and st.breaker.open_until is not None:
-                    wait = max(0.0, st.breaker.open_until - now)
-                self._skip(run, trace, st, _GATE_REASONS[gate], wait)
+                self._skip(run, trace, key, _GATE_REASONS[gate], gate, seconds=state.gate_wait(st, gate))
                 continue
-            tried = run.tries.get(target.key, 0)
-            delay = 0.0
-            if tried or hedge:
-                refusal, delay = self._retry_allowance(run, st, tried, remaining, hedge=hedge)
-                if refusal is not None:
-                    self.state.abandon(st)
-                    self._skip(run, trace, st, refusal)
-                    continue
-            elif (
-                run.attempts
-                and (start_s := st.observed_start_s()) is not None
-                and not st.policies.retry.fits(remaining, 0.0, start_s)
-            ):
-                # a fallback that cannot get going before the deadline only adds load (judged on what
-                # the target has shown; a cold fallback only needs MIN_ATTEMPT_S, checked above)
-                self.state.abandon(st)
-                run.out_of_time = True
-                self._skip(run, trace, st, "no time left before the deadline")
-                continue
-            else:
-                st.budget.deposit()
-            run.tries[target.key] = tried + 1
-            run.attempts += 1
-            if delay:
-                trace.event("backoff", target=target.key, delay_ms=round(delay * 1000, 1))
-                await self.sleep(delay)
-            if hedge:
-                st.hedges += 1
-            return _Pick(target, st, self.providers[target.provider], delay, retry=bool(tried) or hedge)
-        return None
-
-    def _retry_allowance(
-        self, run: _Run, st: TargetState, tried: int, remaining: float, *, hedge: bool
-    ) -> tuple[str | None, float]:
-        """(refusal reason or None, delay) for another attempt at a target this request already used."""
-        retry = st.policies.retry
-        delay = 0.0
-        cost = 1.0
-        if not hedge:
-            last = run.last_error[st.target.key]
-            maybe = retry.delay_for(
-                tried - 1, error_class=last.error_class, retry_after_s=last.retry_after_s, rng=self.rng
+            tried = run.tries.get(key, 0)
+            clearance = state.clearance(
+                st,
+                tried=tried,
+                hedge=hedge,
+                fallback=run.attempts > 0,
+                remaining_s=remaining,
+                last_error=run.last_error.get(key),
             )
-            if maybe is None:
-                return f"Retry-After beyond {retry.max_retry_after_s:g}s", 0.0
-            delay = maybe
-            cost = st.budget.policy.cost_for(last.error_class)
-        if not retry.fits(remaining, delay, st.min_attempt_s()):
-            run.out_of_time = True
-            return "no time left before the deadline", 0.0
-        if not self.state.retry_cap.try_acquire(self.state.active_requests):
-            return "too many concurrent retries", 0.0
-        if not st.budget.try_withdraw(cost):
-            self.state.retry_cap.release()
-            st.budget_refusals += 1
-            return "retry budget exhausted", 0.0
-        return None, delay
+            if not clearance.ok:  # what the gate took is given back already
+                run.out_of_time = run.out_of_time or clearance.out_of_time
+                self._skip(run, trace, key, clearance.reason or "refused", cast(SkipCode, clearance.code))
+                continue
+            run.tries[key] = tried + 1
+            run.attempts += 1
+            delay = clearance.delay_s
+            if delay:
+                trace.add(Backoff(t_ms=trace.ms(), target=key, delay_ms=round(delay * 1000, 1)))
+                await self.sleep(delay)
+            return _Pick(target, st, self.providers[target.provider], delay, bool(tried) or hedge, hedge)
+        return None
 
     def _refused(self, run: _Run, pick: _Pick, refusal: RequestError, trace: Trace) -> None:
         """The adapter cannot express this request for its target: not an attempt, not a health signal."""
@@ -271,7 +328,14 @@ class Engine:
         run.attempts -= 1
         run.failed_for_good.add(pick.target.key)
         run.refusals.append(refusal)
-        trace.event("skip", target=pick.target.key, reason=f"cannot serve this request: {refusal.message}")
+        trace.add(
+            Skipped(
+                t_ms=trace.ms(),
+                target=pick.target.key,
+                reason=f"cannot serve this request: {refusal.message}",
+                code="refused",
+            )
+        )
 
     def _failed(self, run: _Run, pick: _Pick, error: UpstreamError) -> None:
         run.errors.append(error)
@@ -301,29 +365,57 @@ class Engine:
             idle=run.route.idle_timeout_s,
         )
 
-    def _settle(
-        self,
-        pick: _Pick,
-        error: UpstreamError | None,
-        trace: Trace,
-        *,
-        duration_s: float,
-        ttft_s: float | None = None,
-        hold_slot: bool = False,
-    ) -> None:
-        seq = self.state.transition_seq
-        self.state.settle(pick.state, error, duration_s=duration_s, ttft_s=ttft_s, hold_slot=hold_slot)
+    # -- outcomes ------------------------------------------------------------------------------------
+    def _ended(self, outcome: AttemptOutcome, trace: Trace) -> None:
+        """One attempt ended: every observer, then the trace, learn its outcome; breaker transitions
+        it caused are recorded in this request's trace."""
+        state = self.state
+        seq = state.transition_seq
+        state.attempt_ended(outcome)
+        for observer in self.observers:
+            try:
+                observer.attempt_ended(outcome)
+            except Exception:  # an observer's bug must not fail the request
+                log.exception("attempt observer %r failed", observer)
+        trace.attempt_ended(outcome)
         self._note_transitions(seq, trace)
 
     def _note_transitions(self, seq: int, trace: Trace) -> None:
         for transition in self.state.transitions_since(seq):
-            trace.event(
-                "breaker",
-                target=transition.target,
-                old=transition.old.value,
-                new=transition.new.value,
-                reason=transition.reason,
+            trace.add(
+                BreakerChanged(
+                    t_ms=trace.ms(),
+                    target=transition.target,
+                    old=transition.old.value,
+                    new=transition.new.value,
+                    reason=transition.reason,
+                )
             )
+
+    def _outcome(
+        self,
+        pick: _Pick,
+        started: float,
+        ended: float,
+        info: AttemptInfo,
+        error: UpstreamError | None,
+        *,
+        ttft_s: float | None = None,
+        committed: bool = False,
+    ) -> AttemptOutcome:
+        return AttemptOutcome(
+            target=pick.target,
+            kind=pick.provider.dialect,
+            started=started,
+            ended=ended,
+            info=info,
+            error=error,
+            ttft_s=ttft_s,
+            backoff_s=pick.delay,
+            committed=committed,
+            retry=pick.retry,
+            hedge=pick.hedge,
+        )
 
     # -- non-streamed ----------------------------------------------------------------------------------
     async def complete(self, request: ChatRequest, trace: Trace) -> tuple[Completion, Target]:
@@ -333,22 +425,29 @@ class Engine:
             while (pick := await self._pick(run, trace)) is not None:
                 result = await self._hedged(run, pick, request, trace)
                 if isinstance(result, Completion):
-                    return result, trace_target(trace, pick)
+                    return result, self._answered(run, trace, pick)
                 if isinstance(result, RequestError):
                     continue
                 if not result.error_class.may_fall_back:
                     raise result
             raise self._exhausted(run)
         finally:
-            self._release(permit)
+            self.state.release(permit)
+
+    @staticmethod
+    def _answered(run: _Run, trace: Trace, pick: _Pick) -> Target:
+        """The target that answered (a hedge may have won over `pick`)."""
+        if trace.answered_by and trace.answered_by != pick.target.key:
+            for target in run.order:
+                if target.key == trace.answered_by:
+                    return target
+        return pick.target
 
     async def _hedged(
         self, run: _Run, pick: _Pick, request: ChatRequest, trace: Trace
     ) -> Completion | UpstreamError | RequestError:
         """One attempt, plus a hedge after the target's p95 latency when the request allows it."""
-        delay = (
-            pick.state.policies.hedging.hedge_delay(pick.state.stats.duration) if request.hedge_safe else None
-        )
+        delay = self.state.hedge_delay(pick.state) if request.hedge_safe else None
         if delay is None:
             return await self._attempt(run, pick, request, trace)
         first = asyncio.ensure_future(self._attempt(run, pick, request, trace))
@@ -358,7 +457,7 @@ class Engine:
         hedge = await self._pick(run, trace, hedge=True)
         if hedge is None:
             return await first
-        trace.event("hedge", target=hedge.target.key, after_ms=round(delay * 1000, 1))
+        trace.add(Hedged(t_ms=trace.ms(), target=hedge.target.key, after_ms=round(delay * 1000, 1)))
         tasks = {first, asyncio.ensure_future(self._attempt(run, hedge, request, trace))}
         result: Completion | UpstreamError | RequestError | None = None
         try:
@@ -380,8 +479,7 @@ class Engine:
         self, run: _Run, pick: _Pick, request: ChatRequest, trace: Trace
     ) -> Completion | UpstreamError | RequestError:
         info = AttemptInfo()
-        started_ms = trace.elapsed_ms()
-        t0 = self.clock.now()
+        started = self.clock.now()
         timeouts = self._timeouts(run)
         error: UpstreamError | None = None
         try:
@@ -400,25 +498,15 @@ class Engine:
                 return exc
         except BaseException:
             self.state.abandon(pick.state)  # cancelled: client gone, or a hedge lost
-            trace.event("attempt_cancelled", target=pick.target.key)
+            trace.add(AttemptCancelled(t_ms=trace.ms(), target=pick.target.key))
             raise
         finally:
             if pick.retry:
-                self.state.retry_cap.release()
-        duration = self.clock.now() - t0
-        self._settle(pick, error, trace, duration_s=duration)
-        trace.add_attempt(
-            target=pick.target,
-            kind=pick.provider.dialect.value,
-            started_ms=started_ms,
-            info=info,
-            error=error,
-            backoff_ms=pick.delay * 1000,
-        )
+                self.state.release_retry()
+        self._ended(self._outcome(pick, started, self.clock.now(), info, error), trace)
         if error is not None:
             self._failed(run, pick, error)
             return error
-        trace.answered_by = pick.target.key
         return completion
 
     # -- streamed ------------------------------------------------------------------------------------
@@ -437,15 +525,14 @@ class Engine:
                     raise result
             raise self._exhausted(run)
         except BaseException:
-            self._release(permit)
+            self.state.release(permit)
             raise
 
     async def _attempt_stream(
         self, run: _Run, pick: _Pick, request: ChatRequest, trace: Trace, permit: Permit
     ) -> StreamHandle | UpstreamError | RequestError:
         info = AttemptInfo()
-        started_ms = trace.elapsed_ms()
-        t0 = self.clock.now()
+        started = self.clock.now()
         timeouts = self._timeouts(run)
         agen = cast(AsyncGenerator[Chunk, None], pick.provider.stream(request, pick.target, timeouts, info))
         head: list[Chunk] = []
@@ -476,112 +563,41 @@ class Engine:
         except BaseException:
             await agen.aclose()
             self.state.abandon(pick.state)
-            trace.event("attempt_cancelled", target=pick.target.key)
+            trace.add(AttemptCancelled(t_ms=trace.ms(), target=pick.target.key))
             raise
         finally:
             if pick.retry:
-                self.state.retry_cap.release()
-        ttft = self.clock.now() - t0
+                self.state.release_retry()
+        committed_at = self.clock.now()
+        ttft = committed_at - started
         if error is not None:
             await agen.aclose()
-            self._settle(pick, error, trace, duration_s=ttft)
-            trace.add_attempt(
-                target=pick.target,
-                kind=pick.provider.dialect.value,
-                started_ms=started_ms,
-                info=info,
-                error=error,
-                backoff_ms=pick.delay * 1000,
-            )
+            self._ended(self._outcome(pick, started, committed_at, info, error), trace)
             self._failed(run, pick, error)
             return error
-        self._settle(pick, None, trace, duration_s=ttft, ttft_s=ttft, hold_slot=True)
-        trace.committed_ms = round(trace.elapsed_ms(), 3)
-        trace.answered_by = pick.target.key
-        record = trace.add_attempt(
-            target=pick.target,
-            kind=pick.provider.dialect.value,
-            started_ms=started_ms,
-            info=info,
-            error=None,
-            ttft_ms=ttft * 1000,
-            backoff_ms=pick.delay * 1000,
-            committed=True,
-        )
-        outcome: list[UpstreamError] = []
+        self.state.commit(pick.state, ttft_s=ttft)
+        trace.committed(pick.target.key)
 
-        def on_close() -> None:
-            failure = outcome[0] if outcome else None
-            seq = self.state.transition_seq
-            self.state.release_stream(
-                pick.state, duration_s=self.clock.now() - t0, ttft_s=ttft, error=failure
-            )
-            self._note_transitions(seq, trace)  # the breaker's verdict on a stream comes at its end
-            self._release(permit)
+        def on_close(failure: UpstreamError | None) -> None:
+            # the breaker's verdict on a stream comes at its end (cut or stalled: a failure)
+            try:
+                outcome = self._outcome(
+                    pick, started, self.clock.now(), info, failure, ttft_s=ttft, committed=True
+                )
+                self._ended(outcome, trace)
+            finally:
+                self.state.release(permit)
 
         whole = request.stream_timeout_s
-        body_deadline = None if whole is None else run.started + whole
-        relay = _relay(
+        return StreamHandle(
+            pick.target,
             agen,
             head,
-            info=info,
-            record=record,
-            trace=trace,
-            outcome=outcome,
-            deadline=body_deadline,
+            trace,
+            on_close,
+            deadline=None if whole is None else run.started + whole,
             clock=self.clock,
         )
-        return StreamHandle(pick.target, relay, on_close)
 
 
-def trace_target(trace: Trace, pick: _Pick) -> Target:
-    """The target that answered (a hedge may have won over `pick`)."""
-    if trace.answered_by and trace.answered_by != pick.target.key:
-        provider, _, model = trace.answered_by.partition("/")
-        return Target(provider, model)
-    return pick.target
-
-
-async def _relay(
-    agen: AsyncGenerator[Chunk, None],
-    head: list[Chunk],
-    *,
-    info: AttemptInfo,
-    record: dict[str, object],
-    trace: Trace,
-    outcome: list[UpstreamError],
-    deadline: float | None = None,
-    clock: Clock | None = None,
-) -> AsyncGenerator[Chunk, None]:
-    """A committed stream: the chunks held back until commit (`head`), then the live remainder; a
-    failure is recorded on the committed attempt. With a `deadline` (the client's
-    x-seawall-timeout-ms), a stream still running then is ended with a timeout error, whatever the
-    upstream's pace."""
-    try:
-        for chunk in head:
-            yield chunk
-        head.clear()
-        while True:
-            try:
-                if deadline is None or clock is None:
-                    chunk = await anext(agen)
-                else:
-                    async with asyncio.timeout(max(0.0, deadline - clock.now())):
-                        chunk = await anext(agen)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise UpstreamTimeout(
-                    "the request's deadline (x-seawall-timeout-ms) passed mid-stream"
-                ) from None
-            yield chunk
-    except UpstreamError as exc:
-        outcome.append(exc)
-        record["error_class"] = exc.error_class.value
-        record["error"] = exc.message
-        trace.event("stream_failed_after_commit", error_class=exc.error_class.value, message=exc.message)
-        raise
-    finally:
-        record["usage"] = info.usage
-        record["latency_ms"] = round(trace.elapsed_ms() - float(record["started_ms"]), 3)  # type: ignore[arg-type]
-        await agen.aclose()
+__all__ = ["AttemptObserver", "Engine", "StreamHandle"]

@@ -1,12 +1,16 @@
-"""Pure routing decisions: which target comes next, and what the client is told when none is left.
+"""Pure routing decisions: the order a request tries its targets in, which comes next, and what the
+client is told when none is left.
 
-No I/O and no clock reads: the engine passes in what it knows (time now, per-target eligibility).
+No I/O and no clock reads: the engine passes in what it knows (per-target health, an rng for
+weighted choice, what failed so far).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import random
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from seawall._types import Target
 from seawall.config import TargetPolicies
@@ -26,6 +30,8 @@ class ModelRoute:
     first_token_timeout_s: float | None
     idle_timeout_s: float | None
     policies: tuple[TargetPolicies, ...]
+    weighted: bool = False
+    """Some tier holds more than one target: each request draws its order by weight."""
 
     @property
     def max_attempts(self) -> int:
@@ -33,16 +39,83 @@ class ModelRoute:
         return self.policies[0].retry.max_attempts
 
 
-def candidates(targets: Sequence[Target], attempt: int, failed_for_good: set[str]) -> Iterator[Target]:
-    """The targets attempt `attempt` may try, in order: preference order rotated so attempt n starts
-    at target n mod len, without those that failed this request in a way a retry cannot fix.
+HealthStatus = Literal["healthy", "degraded", "failing"]
 
-    The first attempt tries the primary; later attempts fall back down the list before coming back
-    to a target that already failed. The engine takes the first candidate that passes its gates.
+
+@dataclass(frozen=True, slots=True)
+class TargetHealth:
+    """What is known about a target's answers (fed by quality detection): `degraded` targets are
+    tried after the healthy ones, `failing` ones not at all; `reason` says why, for traces."""
+
+    status: HealthStatus = "healthy"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """One request's preference order, and the targets its health moved or removed, with why."""
+
+    order: tuple[Target, ...]
+    demoted: tuple[tuple[Target, str], ...] = ()
+    excluded: tuple[tuple[Target, str], ...] = ()
+
+
+def candidates(
+    targets: Sequence[Target],
+    health: Mapping[str, TargetHealth],
+    rng: random.Random | None = None,
+) -> Candidates:
+    """The order one request tries `targets` in.
+
+    Targets are preferred by tier (lower first; a target's tier defaults to its position, so an
+    untiered list is a strict order). Within a tier the order is drawn by weight with `rng`
+    (weighted sampling without replacement: a target of weight 3 leads three times as often as one
+    of weight 1); without `rng` it stays as listed. Then health applies: degraded targets go after
+    every other (keeping their relative order), failing ones are left out.
     """
-    n = len(targets)
+    order = _by_tier(targets, rng) if rng is not None else tuple(targets)
+    if not health:
+        return Candidates(order)
+    kept: list[Target] = []
+    demoted: list[tuple[Target, str]] = []
+    excluded: list[tuple[Target, str]] = []
+    for target in order:
+        verdict = health.get(target.key)
+        if verdict is None or verdict.status == "healthy":
+            kept.append(target)
+        elif verdict.status == "degraded":
+            demoted.append((target, verdict.reason or "degraded"))
+        else:
+            excluded.append((target, verdict.reason or "failing"))
+    if not demoted and not excluded:
+        return Candidates(order)
+    return Candidates((*kept, *(t for t, _ in demoted)), tuple(demoted), tuple(excluded))
+
+
+def _by_tier(targets: Sequence[Target], rng: random.Random) -> tuple[Target, ...]:
+    tiers: dict[int, list[Target]] = {}
+    for position, target in enumerate(targets):
+        tiers.setdefault(position if target.tier is None else target.tier, []).append(target)
+    out: list[Target] = []
+    for tier in sorted(tiers):
+        group = tiers[tier]
+        if len(group) > 1:
+            # Efraimidis-Spirakis: sort by u^(1/w), u uniform in (0, 1]: a weighted permutation.
+            group = sorted(group, key=lambda t: (1.0 - rng.random()) ** (1.0 / t.weight), reverse=True)
+        out.extend(group)
+    return tuple(out)
+
+
+def rotation(order: Sequence[Target], attempt: int, failed_for_good: set[str]) -> Iterator[Target]:
+    """The targets attempt `attempt` may try, in order: `order` rotated so attempt n starts at
+    target n mod len, without those that failed this request in a way a retry cannot fix.
+
+    The first attempt tries the first target; later attempts fall back down the list before coming
+    back to a target that already failed. The engine takes the first candidate that passes its gates.
+    """
+    n = len(order)
     for offset in range(n):
-        target = targets[(attempt + offset) % n]
+        target = order[(attempt + offset) % n]
         if target.key not in failed_for_good:
             yield target
 

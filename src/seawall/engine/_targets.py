@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from seawall._clock import Clock
-from seawall._types import Target
+from seawall._types import AttemptOutcome, Priority, Target
 from seawall.config import TargetPolicies
 from seawall.errors import ErrorClass, UpstreamError
 from seawall.resilience import (
@@ -27,7 +27,9 @@ from seawall.resilience import (
     BreakerTransition,
     CircuitBreaker,
     ConcurrencyLimiter,
+    Deadline,
     Gradient2Limit,
+    Permit,
     RetryBudget,
     RetryConcurrencyCap,
     RetryConcurrencyPolicy,
@@ -52,6 +54,20 @@ _LIMIT_DROP = frozenset({ErrorClass.RATE_LIMITED, ErrorClass.OVERLOADED, ErrorCl
 _UNLIMITED = 1_000_000
 
 Gate = Literal["ok", "blocked", "breaker", "throttled", "saturated"]
+
+
+@dataclass(frozen=True, slots=True)
+class Clearance:
+    """Whether an attempt that passed its gate may start, and after what backoff."""
+
+    ok: bool
+    delay_s: float = 0.0
+    code: str | None = None
+    reason: str | None = None
+    out_of_time: bool = False
+
+
+_CLEAR = Clearance(True)
 
 
 @dataclass(slots=True)
@@ -155,7 +171,144 @@ class ResilienceState:
         key = (transition.target, transition.new.value)
         self.transition_counts[key] = self.transition_counts.get(key, 0) + 1
 
+    # -- admission ---------------------------------------------------------------------------------
+    def try_admit(self, priority: Priority) -> Permit | None:
+        permit = self.admission.try_admit(priority)
+        if permit is not None:
+            self.active_requests += 1
+        return permit
+
+    async def admit(self, priority: Priority, *, deadline: Deadline) -> Permit:
+        permit = await self.admission.admit(priority, deadline=deadline)
+        self.active_requests += 1
+        return permit
+
+    @property
+    def queued(self) -> int:
+        return self.admission.queued
+
+    def release(self, permit: Permit) -> None:
+        self.active_requests -= 1
+        self.admission.release(permit)
+
+    def next_queue_expiry(self) -> float | None:
+        return self.admission.next_expiry()
+
+    def expire_queue(self) -> None:
+        self.admission.expire()
+
+    def target(self, key: str) -> TargetState:
+        return self.targets[key]
+
     # -- before an attempt -------------------------------------------------------------------------
+    def gate_wait(self, state: TargetState, gate: Gate) -> float:
+        now = self.clock.now()
+        if gate == "blocked":
+            return max(0.0, state.blocked_until - now)
+        if gate == "breaker":
+            until = state.breaker.open_until
+            return 0.0 if until is None else max(0.0, until - now)
+        return 0.0
+
+    def clearance(
+        self,
+        state: TargetState,
+        *,
+        tried: int,
+        hedge: bool,
+        fallback: bool,
+        remaining_s: float,
+        last_error: UpstreamError | None,
+    ) -> Clearance:
+        if tried or hedge:
+            verdict = self._retry_clearance(state, tried, remaining_s, hedge=hedge, last_error=last_error)
+            if not verdict.ok:
+                self.abandon(state)
+                return verdict
+            if hedge:
+                state.hedges += 1
+            return verdict
+        start_s = state.observed_start_s() if fallback else None
+        if start_s is not None and not state.policies.retry.fits(remaining_s, 0.0, start_s):
+            # a fallback that cannot get going before the deadline only adds load (judged on what
+            # the target has shown; a cold fallback only needs the engine's minimum)
+            self.abandon(state)
+            return Clearance(
+                False, code="no_time", reason="no time left before the deadline", out_of_time=True
+            )
+        state.budget.deposit()
+        return _CLEAR
+
+    def _retry_clearance(
+        self,
+        state: TargetState,
+        tried: int,
+        remaining: float,
+        *,
+        hedge: bool,
+        last_error: UpstreamError | None,
+    ) -> Clearance:
+        retry = state.policies.retry
+        delay = 0.0
+        cost = 1.0
+        if not hedge and last_error is not None:
+            maybe = retry.delay_for(
+                tried - 1,
+                error_class=last_error.error_class,
+                retry_after_s=last_error.retry_after_s,
+                rng=self.rng,
+            )
+            if maybe is None:
+                return Clearance(
+                    False, code="retry_after", reason=f"Retry-After beyond {retry.max_retry_after_s:g}s"
+                )
+            delay = maybe
+            cost = state.budget.policy.cost_for(last_error.error_class)
+        if not retry.fits(remaining, delay, state.min_attempt_s()):
+            return Clearance(
+                False, code="no_time", reason="no time left before the deadline", out_of_time=True
+            )
+        if not self.retry_cap.try_acquire(self.active_requests):
+            return Clearance(False, code="retry_cap", reason="too many concurrent retries")
+        if not state.budget.try_withdraw(cost):
+            self.retry_cap.release()
+            state.budget_refusals += 1
+            return Clearance(False, code="budget", reason="retry budget exhausted")
+        return Clearance(True, delay)
+
+    def release_retry(self) -> None:
+        self.retry_cap.release()
+
+    def hedge_delay(self, state: TargetState) -> float | None:
+        return state.policies.hedging.hedge_delay(state.stats.duration)
+
+    def commit(self, state: TargetState, *, ttft_s: float) -> None:
+        self.settle(state, None, duration_s=ttft_s, ttft_s=ttft_s, hold_slot=True)
+
+    def attempt_ended(self, outcome: AttemptOutcome) -> None:
+        state = self.targets[outcome.target.key]
+        if outcome.committed:
+            self.release_stream(
+                state, duration_s=outcome.duration_s, ttft_s=outcome.ttft_s, error=outcome.error
+            )
+        else:
+            self.settle(state, outcome.error, duration_s=outcome.duration_s, ttft_s=outcome.ttft_s)
+
+    def admission_view(self) -> dict[str, Any]:
+        admission = self.admission
+        return {
+            "inflight": admission.inflight,
+            "queued": admission.queued,
+            "congested": admission.congested,
+            "max_concurrency": admission.policy.max_concurrency,
+        }
+
+    def recent_transitions(self, n: int) -> list[dict[str, Any]]:
+        return [
+            {"target": t.target, "old": t.old.value, "new": t.new.value, "reason": t.reason, "at": t.at}
+            for t in list(self.transitions)[-n:]
+        ]
+
     def gate(self, state: TargetState) -> Gate:
         """May an attempt start at this target now? On "ok", a breaker permit and a concurrency slot
         are held and must be returned by `settle()` or `abandon()`."""

@@ -1,28 +1,37 @@
-"""The per-request trace: everything needed to reconstruct (and replay) what happened.
+"""The per-request trace collector: fills in while a request runs, then `finish()` freezes it into a
+`TraceRecord` (`seawall.trace._schema`).
 
-A `Trace` is filled in by the engine and server while the request runs, then turned into one
-plain dict by `finish()` and handed to the recorder. Bodies are kept as text (they are JSON, so
-UTF-8); the store deduplicates large ones by content hash.
+The engine adds the route and events (`add`), every attempt arrives as one `AttemptOutcome`
+(`attempt_ended`, the trace's observer method), and the request's lifecycle records what the client
+was sent (`sent` for each write of a stream, the body given to `finish` otherwise). Offsets are
+milliseconds since the request arrived, read from the injected clock; the start's wall time and the
+id come from the caller (the gateway's clock and id source), never from `time` or a global RNG.
 
-Within one record, a body identical to one stored earlier in it is written as a reference
-(`{"$ref": "request.body"}` for an upstream request body equal to the client's,
-`{"$ref": "attempts.N.response_body"}` for a response relayed unchanged): a pass-through
-request's record is then about a quarter smaller. `expand_refs()` restores the full record;
-stores apply it on read, so readers never see references.
+Bodies are decoded to text once. When bytes were equal (the upstream request is the client's own
+body, the client got the upstream's answer unchanged), the record holds the same `str` object
+twice, which lets the codec write the second as a `$ref` by identity instead of comparing texts.
 """
 
 from __future__ import annotations
 
-import os
-import random
-import time
 from typing import Any
 
-from seawall._types import AttemptInfo, Target
+from seawall._clock import Clock
+from seawall._types import AttemptOutcome
 from seawall.errors import SeawallError, UpstreamError
+from seawall.trace._schema import (
+    AnyEvent,
+    Attempt,
+    ErrorInfo,
+    RequestPart,
+    ResponsePart,
+    Route,
+    TraceRecord,
+)
 
 
 def body_text(data: bytes | None) -> str | None:
+    """A body as text (bodies are JSON or SSE, so UTF-8; anything else is kept readable)."""
     if data is None:
         return None
     try:
@@ -31,180 +40,206 @@ def body_text(data: bytes | None) -> str | None:
         return data.decode("utf-8", "replace")
 
 
-_SAME_AS_REQUEST = {"$ref": "request.body"}
-
-_ids = random.Random(int.from_bytes(os.urandom(16), "big"))  # seeded once: no syscall per request
-
-
-def new_trace_id() -> str:
-    """Time-ordered and unique: 12 hex digits of milliseconds + 48 random bits (ids are not secrets:
-    the admin API that serves traces is what must be protected)."""
-    return f"{int(time.time() * 1000):012x}{_ids.getrandbits(48):012x}"
-
-
-def error_dict(exc: SeawallError) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": exc.type, "message": exc.message, "status": exc.status}
-    if exc.code:
-        out["code"] = exc.code
-    if isinstance(exc, UpstreamError):
-        out["class"] = exc.error_class.value
-    return out
+def error_info(exc: SeawallError) -> ErrorInfo:
+    return ErrorInfo(
+        type=exc.type,
+        message=exc.message,
+        status=exc.status,
+        code=exc.code,
+        error_class=exc.error_class.value if isinstance(exc, UpstreamError) else None,
+    )
 
 
 class Trace:
-    """Mutable collector for one request. Offsets are milliseconds since the request arrived."""
+    """Mutable collector for one request (see the module docstring)."""
 
     __slots__ = (
-        "_response_raw",
+        "_answer",
+        "_clock",
+        "_request_text",
         "answered_by",
         "attempts",
-        "chunks",
         "committed_ms",
         "events",
         "id",
         "ingress",
         "model",
-        "record_chunks",
+        "open_attempts",
+        "record_stream",
         "request_body",
         "request_headers",
         "route",
         "stream",
         "t0",
         "ts",
+        "writes",
     )
 
     def __init__(
         self,
         *,
+        clock: Clock,
+        trace_id: str,
         model: str,
         ingress: str,
         stream: bool,
         request_body: bytes | None,
         request_headers: dict[str, str] | None = None,
-        record_chunks: bool = True,
-        trace_id: str | None = None,
+        record_stream: bool = True,
     ) -> None:
-        self.id = trace_id or new_trace_id()
-        self.ts = time.time()
-        self.t0 = time.perf_counter()
+        self._clock = clock
+        self.id = trace_id
+        self.t0 = clock.now()
+        self.ts = clock.wall()
         self.model = model
         self.ingress = ingress
         self.stream = stream
         self.request_body = request_body
+        self._request_text = body_text(request_body)
         self.request_headers = request_headers or {}
-        self.record_chunks = record_chunks
-        self.route: dict[str, Any] = {}
-        self.attempts: list[dict[str, Any]] = []
-        self.events: list[list[Any]] = []
-        self.chunks: list[list[Any]] = []
+        self.record_stream = record_stream
+        self.route: Route | None = None
+        self.attempts: list[Attempt] = []
+        self.events: list[AnyEvent] = []
+        self.writes: list[tuple[float, bytes]] = []
         self.answered_by: str | None = None
         self.committed_ms: float | None = None
-        self._response_raw: tuple[int, bytes | None] = (-1, None)  # (attempt index, its response bytes)
+        self.open_attempts = 0  # committed streams whose outcome has not arrived yet
+        self._answer: tuple[int, bytes] | None = None  # (attempt index, its upstream answer bytes)
 
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.t0) * 1000.0
+    # -- time ----------------------------------------------------------------------------------------
+    def ms(self) -> float:
+        """Milliseconds since the request arrived."""
+        return round((self._clock.now() - self.t0) * 1000.0, 3)
 
-    def event(self, kind: str, **detail: Any) -> None:
-        self.events.append([round(self.elapsed_ms(), 3), kind, detail])
+    def offset_ms(self, at: float) -> float:
+        """A reading of the same clock, as milliseconds since the request arrived."""
+        return round((at - self.t0) * 1000.0, 3)
 
-    def add_attempt(
-        self,
-        *,
-        target: Target,
-        kind: str,
-        started_ms: float,
-        info: AttemptInfo,
-        error: SeawallError | None,
-        ttft_ms: float | None = None,
-        backoff_ms: float = 0.0,
-        committed: bool = False,
-    ) -> dict[str, Any]:
-        attempt: dict[str, Any] = {
-            "index": len(self.attempts),
-            "provider": target.provider,
-            "model": target.model,
-            "kind": kind,
-            "url": info.url,
-            "started_ms": round(started_ms, 3),
-            "latency_ms": round(self.elapsed_ms() - started_ms, 3),
-            "ttft_ms": None if ttft_ms is None else round(ttft_ms, 3),
-            "backoff_ms": round(backoff_ms, 3),
-            "status": info.status,
-            "error_class": error.error_class.value if isinstance(error, UpstreamError) else None,
-            "error": None if error is None else error.message,
-            "retry_after_s": error.retry_after if error is not None else None,
-            "usage": info.usage,
-            "response_model": info.response_model,
-            "system_fingerprint": info.system_fingerprint,
-            "ratelimit": info.ratelimit or None,
-            "committed": committed,
-            "request_body": (
-                _SAME_AS_REQUEST
-                if info.request_body and info.request_body == self.request_body
-                else body_text(info.request_body)
-            ),
-            "response_body": body_text(info.response_body),
-        }
-        if info.response_body is not None:
-            self._response_raw = (len(self.attempts), info.response_body)
-        self.attempts.append(attempt)
-        return attempt
+    # -- what the engine records -----------------------------------------------------------------------
+    def add(self, event: AnyEvent) -> None:
+        self.events.append(event)
 
-    def chunk(self, raw: bytes) -> None:
-        if self.record_chunks:
-            self.chunks.append([round(self.elapsed_ms(), 3), raw.decode("utf-8", "replace")])
+    @property
+    def attempt_count(self) -> int:
+        """Attempts that reached an adapter and ended, plus committed streams still running."""
+        return len(self.attempts) + self.open_attempts
+
+    def committed(self, target_key: str) -> None:
+        """A stream reached its first content at `target_key`: its outcome comes when it ends."""
+        self.committed_ms = self.ms()
+        self.answered_by = target_key
+        self.open_attempts += 1
+
+    def attempt_ended(self, outcome: AttemptOutcome) -> None:
+        """Observer: one attempt ended (see `AttemptOutcome`)."""
+        info = outcome.info
+        error = outcome.error
+        target = outcome.target
+        index = len(self.attempts)
+        if outcome.committed:
+            self.open_attempts = max(0, self.open_attempts - 1)
+        if info.reads:
+            upstream: bytes | None = b"".join(piece for _at, piece in info.reads)
+            reads: tuple[tuple[float, int], ...] | None = tuple(
+                (self.offset_ms(at), len(piece)) for at, piece in info.reads
+            )
+        else:
+            upstream, reads = info.response_body, None
+        if upstream is not None and (error is None or outcome.committed):
+            self._answer = (index, upstream)
+        if error is None and not outcome.committed:
+            self.answered_by = target.key
+        request = info.request_body
+        self.attempts.append(
+            Attempt(
+                index=index,
+                provider=target.provider,
+                model=target.model,
+                kind=outcome.kind.value,
+                url=info.url,
+                started_ms=self.offset_ms(outcome.started),
+                latency_ms=round((outcome.ended - outcome.started) * 1000.0, 3),
+                ttft_ms=None if outcome.ttft_s is None else round(outcome.ttft_s * 1000.0, 3),
+                backoff_ms=round(outcome.backoff_s * 1000.0, 3),
+                status=info.status,
+                error_class=None if error is None else error.error_class.value,
+                error=None if error is None else error.message,
+                retry_after_s=None if error is None else error.retry_after,
+                usage=info.usage,
+                response_model=info.response_model,
+                system_fingerprint=info.system_fingerprint,
+                ratelimit=info.ratelimit or None,
+                committed=outcome.committed,
+                retry=outcome.retry,
+                hedge=outcome.hedge,
+                head_ms=None if info.head_at is None else self.offset_ms(info.head_at),
+                request_body=(
+                    self._request_text
+                    if request and request == self.request_body
+                    else body_text(request)
+                    if request
+                    else None
+                ),
+                response_body=body_text(upstream),
+                reads=reads,
+            )
+        )
+
+    # -- what the client was sent --------------------------------------------------------------------
+    def sent(self, body: bytes) -> None:
+        """One write of a streamed response body, as it went to the client."""
+        if self.record_stream:
+            self.writes.append((self.ms(), body))
 
     def finish(
         self,
         *,
         status: int,
-        response_body: bytes | None = None,
+        body: bytes | None = None,
         error: SeawallError | None = None,
         terminal: str | None = None,
         usage: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The record to store. `terminal` (streams): done | error | client_disconnect."""
-        duration = self.elapsed_ms()
-        record: dict[str, Any] = {
-            "id": self.id,
-            "ts": self.ts,
-            "model": self.model,
-            "ingress": self.ingress,
-            "stream": self.stream,
-            "status": status,
-            "duration_ms": round(duration, 3),
-            "ttft_ms": self.committed_ms,
-            "answered_by": self.answered_by,
-            "error": None if error is None else error_dict(error),
-            "usage": usage,
-            "request": {"headers": self.request_headers, "body": body_text(self.request_body)},
-            "route": self.route,
-            "attempts": self.attempts,
-            "events": self.events,
-        }
+    ) -> TraceRecord:
+        """The finished record. `body`: a whole (non-streamed) response body; a stream's body is
+        what `sent()` saw. `terminal` (streams): done | error | client_disconnect."""
+        duration = self.ms()
         if self.stream:
-            record["response"] = {"chunks": self.chunks, "terminal": terminal}
-        elif response_body is not None and self._response_raw[1] == response_body:
-            record["response"] = {"body": {"$ref": f"attempts.{self._response_raw[0]}.response_body"}}
+            sent = b"".join(piece for _t, piece in self.writes) if self.writes else b""
+            response = ResponsePart(
+                body=self._same_as_answer(sent) if self.record_stream else None,
+                writes=tuple((t, len(piece)) for t, piece in self.writes) if self.record_stream else None,
+                terminal=terminal,
+            )
         else:
-            record["response"] = {"body": body_text(response_body)}
-        return record
+            response = ResponsePart(body=None if body is None else self._same_as_answer(body))
+        return TraceRecord(
+            id=self.id,
+            ts=self.ts,
+            model=self.model,
+            ingress=self.ingress,
+            stream=self.stream,
+            status=status,
+            duration_ms=duration,
+            ttft_ms=self.committed_ms,
+            answered_by=self.answered_by,
+            error=None if error is None else error_info(error),
+            usage=usage,
+            request=RequestPart(headers=self.request_headers, body=self._request_text),
+            route=self.route,
+            attempts=tuple(self.attempts),
+            events=tuple(self.events),
+            response=response,
+        )
+
+    def _same_as_answer(self, body: bytes) -> str | None:
+        """`body` as text, sharing the answering attempt's text when the bytes are the same."""
+        answer = self._answer
+        if answer is not None and answer[1] == body:
+            text = self.attempts[answer[0]].response_body
+            if isinstance(text, str):
+                return text
+        return body_text(body)
 
 
-def expand_refs(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with in-record `$ref` bodies replaced by the text they point to (in place)."""
-    request = record.get("request")
-    request_body = request.get("body") if isinstance(request, dict) else None
-    attempts = record.get("attempts")
-    if isinstance(attempts, list):
-        for attempt in attempts:
-            if isinstance(attempt, dict) and attempt.get("request_body") == _SAME_AS_REQUEST:
-                attempt["request_body"] = request_body
-    response = record.get("response")
-    if isinstance(response, dict) and isinstance(ref := response.get("body"), dict) and "$ref" in ref:
-        _, index, field = ([*str(ref["$ref"]).split("."), "", ""])[:3]
-        try:
-            response["body"] = attempts[int(index)][field]  # type: ignore[index]
-        except (TypeError, ValueError, IndexError, KeyError):
-            response["body"] = None
-    return record
+__all__ = ["Trace", "body_text", "error_info"]

@@ -128,6 +128,11 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=Fals
 
     t_ms: float
 
+    @property
+    def type(self) -> str:
+        """The event's type, as its JSON form tags it (`"skip"`, `"breaker"`...)."""
+        return str(self.__struct_config__.tag)
+
 
 class Queued(Event, tag="queued", frozen=True, kw_only=True, gc=False):
     """The request waited for admission."""

@@ -15,8 +15,6 @@ from typing import Any
 
 import orjson
 
-from seawall.trace._record import expand_refs
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
   id TEXT PRIMARY KEY,
@@ -81,6 +79,28 @@ def join_blobs(record: Any, fetch: Any) -> Any:
         return {k: join_blobs(v, fetch) for k, v in record.items()}
     if isinstance(record, list):
         return [join_blobs(v, fetch) for v in record]
+    return record
+
+
+_SAME_AS_REQUEST = {"$ref": "request.body"}
+
+
+def expand_refs(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with in-record `$ref` bodies replaced by the text they point to (in place)."""
+    request = record.get("request")
+    request_body = request.get("body") if isinstance(request, dict) else None
+    attempts = record.get("attempts")
+    if isinstance(attempts, list):
+        for attempt in attempts:
+            if isinstance(attempt, dict) and attempt.get("request_body") == _SAME_AS_REQUEST:
+                attempt["request_body"] = request_body
+    response = record.get("response")
+    if isinstance(response, dict) and isinstance(ref := response.get("body"), dict) and "$ref" in ref:
+        _, index, field = ([*str(ref["$ref"]).split("."), "", ""])[:3]
+        try:
+            response["body"] = attempts[int(index)][field]  # type: ignore[index]
+        except (TypeError, ValueError, IndexError, KeyError):
+            response["body"] = None
     return record
 
 

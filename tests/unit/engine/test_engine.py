@@ -65,7 +65,9 @@ def make(
 def request(stream: bool = False, timeout_s: float | None = None) -> tuple[ChatRequest, Trace]:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
     req = ChatRequest(body=body, model="m", stream=stream, timeout_s=timeout_s)
-    return req, Trace(model="m", ingress="openai", stream=stream, request_body=None)
+    return req, Trace(
+        clock=ManualClock(), trace_id="t", model="m", ingress="openai", stream=stream, request_body=None
+    )
 
 
 async def test_first_target_answers() -> None:
@@ -83,7 +85,7 @@ async def test_retryable_error_falls_back_without_backoff() -> None:
     _completion, target = await engine.complete(req, trace)
     assert target == B
     assert slept == []  # a different target needs no backoff
-    assert [a["error_class"] for a in trace.attempts] == ["server_error", None]
+    assert [a.error_class for a in trace.attempts] == ["server_error", None]
 
 
 async def test_bad_request_is_returned_and_never_sent_elsewhere() -> None:
@@ -136,14 +138,14 @@ async def test_no_retry_starts_when_it_cannot_finish_before_the_deadline() -> No
     with pytest.raises(DeadlineExceeded, match="not enough"):
         await engine.complete(req, trace)
     assert len(pa.calls) == 1
-    assert [(e[1], e[2]["reason"]) for e in trace.events] == [("skip", "no time left before the deadline")]
+    assert [(e.type, e.reason) for e in trace.events] == [("skip", "no time left before the deadline")]
 
 
 async def test_client_deadline_wins_when_shorter() -> None:
     engine, pa, _pb, _clock, _slept = make(["ok"], timeout_s=60.0)
     req, trace = request(timeout_s=2.5)
     await engine.complete(req, trace)
-    assert trace.route["deadline_ms"] == 2500.0
+    assert trace.route.deadline_ms == 2500.0
     assert pa.timeouts[0].total == pytest.approx(2.5)
 
 
@@ -176,7 +178,7 @@ async def test_max_attempts_bounds_total_calls() -> None:
     with pytest.raises(NoTargetAvailable):
         await engine.complete(req, trace)
     assert len(pa.calls) + len(pb.calls) == 3
-    assert [a["provider"] for a in trace.attempts] == ["a", "b", "a"]
+    assert [a.provider for a in trace.attempts] == ["a", "b", "a"]
 
 
 # -- streaming -------------------------------------------------------------------------------------
@@ -196,8 +198,8 @@ async def test_stream_failure_before_first_content_falls_back() -> None:
     req, trace = request(stream=True)
     text, target = await _drain(engine, req, trace)
     assert (text, target) == ("hello from b", B)
-    assert trace.attempts[0]["error_class"] == "stream_cut"
-    assert trace.attempts[1]["committed"] is True
+    assert trace.attempts[0].error_class == "stream_cut"
+    assert trace.attempts[1].committed is True
 
 
 async def test_stream_failure_after_commit_is_raised_not_spliced() -> None:
@@ -212,8 +214,9 @@ async def test_stream_failure_after_commit_is_raised_not_spliced() -> None:
         await consume()
     assert info.value.error_class is ErrorClass.STREAM_CUT
     assert pb.calls == []  # never silently continued elsewhere
-    assert trace.attempts[0]["error_class"] == "stream_cut"
-    assert any(e[1] == "stream_failed_after_commit" for e in trace.events)
+    await handle.aclose()  # a committed attempt's outcome is emitted when its stream is closed
+    assert trace.attempts[0].error_class == "stream_cut"
+    assert any(e.type == "stream_failed_after_commit" for e in trace.events)
 
 
 async def test_stream_stalling_after_commit_ends_at_the_clients_deadline() -> None:
@@ -234,7 +237,7 @@ async def test_stream_stalling_after_commit_ends_at_the_clients_deadline() -> No
     assert info.value.error_class is ErrorClass.TIMEOUT
     assert len(seen) == 2  # the role chunk and the first word, then the in-band error
     assert pb.calls == []
-    assert trace.attempts[0]["error_class"] == "timeout"
+    assert trace.attempts[0].error_class == "timeout"
 
 
 async def test_sdk_read_timeout_does_not_cut_a_flowing_stream() -> None:
@@ -257,7 +260,7 @@ async def test_hanging_target_is_abandoned_after_attempt_timeout() -> None:
     req, trace = request()
     _completion, target = await engine.complete(req, trace)
     assert target == B
-    assert trace.attempts[0]["error_class"] == "timeout"
+    assert trace.attempts[0].error_class == "timeout"
 
 
 async def test_stream_without_first_token_in_time_falls_back() -> None:
@@ -267,7 +270,7 @@ async def test_stream_without_first_token_in_time_falls_back() -> None:
     req, trace = request(stream=True)
     text, target = await _drain(engine, req, trace)
     assert (text, target) == ("b answers", B)
-    assert "first-token timeout" in trace.attempts[0]["error"]
+    assert "first-token timeout" in trace.attempts[0].error
 
 
 async def test_target_that_cannot_express_the_request_is_skipped() -> None:
@@ -278,8 +281,8 @@ async def test_target_that_cannot_express_the_request_is_skipped() -> None:
     req, trace = request()
     _completion, target = await engine.complete(req, trace)
     assert target == B
-    assert [a["provider"] for a in trace.attempts] == ["b"]  # the refusal is not an attempt
-    assert any(e[1] == "skip" and "cannot serve" in e[2]["reason"] for e in trace.events)
+    assert [a.provider for a in trace.attempts] == ["b"]  # the refusal is not an attempt
+    assert any(e.type == "skip" and "cannot serve" in e.reason for e in trace.events)
     assert engine.state.targets["a/ma"].attempts == 0  # and not a health signal
 
 
@@ -316,4 +319,6 @@ async def test_no_fallback_starts_when_it_cannot_get_going_before_the_deadline()
     with pytest.raises(DeadlineExceeded):
         await engine.complete(req, trace)
     assert (len(pa.calls), len(pb.calls)) == (1, 0)
-    assert ("skip", "no time left before the deadline") in [(e[1], e[2].get("reason")) for e in trace.events]
+    assert ("skip", "no time left before the deadline") in [
+        (e.type, getattr(e, "reason", None)) for e in trace.events
+    ]

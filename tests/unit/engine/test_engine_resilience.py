@@ -14,6 +14,7 @@ from seawall.engine import Engine, ModelRoute, ResilienceState
 from seawall.errors import NoTargetAvailable, Overloaded, UpstreamTimeout, UpstreamUnavailable
 from seawall.resilience import AdmissionPolicy, ThrottlePolicy
 from seawall.trace import Trace
+from seawall.trace._schema import BreakerChanged
 from tests.unit.engine.fakes import Hang, ScriptedProvider
 from tests.unit.engine.test_engine import policies_with
 
@@ -50,7 +51,9 @@ def build(
 def request(priority: Priority = Priority.INTERACTIVE, hedge_safe: bool = False) -> tuple[ChatRequest, Trace]:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     req = ChatRequest(body=body, model="m", priority=priority, hedge_safe=hedge_safe)
-    return req, Trace(model="m", ingress="openai", stream=False, request_body=None)
+    return req, Trace(
+        clock=ManualClock(), trace_id="t", model="m", ingress="openai", stream=False, request_body=None
+    )
 
 
 async def test_breaker_opens_and_primary_gets_only_probes() -> None:
@@ -63,7 +66,7 @@ async def test_breaker_opens_and_primary_gets_only_probes() -> None:
     req, trace = request()
     await engine.complete(req, trace)  # breaker open: straight to b
     assert len(pa.calls) == 5
-    assert ("skip", "circuit open") in [(e[1], e[2].get("reason")) for e in trace.events]
+    assert ("skip", "circuit open") in [(e.type, getattr(e, "reason", None)) for e in trace.events]
     for _ in range(20):
         req, trace = request()
         await engine.complete(req, trace)
@@ -82,8 +85,10 @@ async def test_breaker_transition_is_in_the_trace() -> None:
     for _ in range(2):
         req, trace = request()
         await engine.complete(req, trace)
-        events += [e for e in trace.events if e[1] == "breaker"]
-    assert events[-1][2] == {"target": "a/ma", "old": "closed", "new": "open", "reason": "failure_rate"}
+        events += [e for e in trace.events if e.type == "breaker"]
+    last = events[-1]
+    assert isinstance(last, BreakerChanged)
+    assert (last.target, last.old, last.new, last.reason) == ("a/ma", "closed", "open", "failure_rate")
 
 
 async def test_retry_budget_bounds_retries_at_a_failing_target() -> None:
@@ -130,7 +135,9 @@ async def test_saturated_target_is_skipped() -> None:
     req2, trace2 = request()
     _c, target = await engine.complete(req2, trace2)
     assert target == B
-    assert ("skip", "at its concurrency limit") in [(e[1], e[2].get("reason")) for e in trace2.events]
+    assert ("skip", "at its concurrency limit") in [
+        (e.type, getattr(e, "reason", None)) for e in trace2.events
+    ]
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
@@ -177,7 +184,7 @@ async def test_hedge_after_p95_wins_and_loser_is_cancelled() -> None:
     req, trace = request(hedge_safe=True)
     _completion, target = await engine.complete(req, trace)
     assert target == B
-    kinds = [e[1] for e in trace.events]
+    kinds = [e.type for e in trace.events]
     assert "hedge" in kinds
     assert "attempt_cancelled" in kinds
     assert engine.state.targets["a/ma"].limiter.inflight == 0
@@ -192,7 +199,7 @@ async def test_no_hedge_unless_the_request_is_marked_safe() -> None:
     pa.outcomes = ["again"]
     req, trace = request(hedge_safe=False)
     await engine.complete(req, trace)
-    assert "hedge" not in [e[1] for e in trace.events]
+    assert "hedge" not in [e.type for e in trace.events]
 
 
 async def test_streams_cut_after_their_first_token_open_the_breaker() -> None:
@@ -205,7 +212,9 @@ async def test_streams_cut_after_their_first_token_open_the_breaker() -> None:
     for _ in range(3):
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
         req = ChatRequest(body=body, model="m", stream=True)
-        trace = Trace(model="m", ingress="openai", stream=True, request_body=None)
+        trace = Trace(
+            clock=ManualClock(), trace_id="t", model="m", ingress="openai", stream=True, request_body=None
+        )
         handle = await engine.open_stream(req, trace)
 
         async def drain(h: Any = handle) -> None:
@@ -215,7 +224,7 @@ async def test_streams_cut_after_their_first_token_open_the_breaker() -> None:
         with pytest.raises(UpstreamError):
             await drain()
         await handle.aclose()
-        events += [e[2]["new"] for e in trace.events if e[1] == "breaker"]
+        events += [e.new for e in trace.events if e.type == "breaker"]
     assert engine.state.targets["a/ma"].breaker.state.value == "open"
     assert events == ["open"]  # recorded in the trace of the request whose stream tipped it
     assert len(pa.calls) == 3

@@ -17,14 +17,14 @@ from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
 from seawall.errors import InvalidRequest, UnsupportedFeature, UpstreamBadResponse
-from seawall.providers._anthropic_wire import AnthropicStreamDecoder, to_anthropic_request
-from seawall.server._anthropic_dialect import (
+from seawall.ingress._anthropic_translate import (
     AnthropicStreamEncoder,
     anthropic_error_body,
     anthropic_error_type,
     anthropic_response_from_canonical,
     canonical_from_anthropic_request,
 )
+from seawall.providers._anthropic_wire import AnthropicStreamDecoder, to_anthropic_request
 from tests.unit.wire._wire_testkit import (
     FIXTURES,
     anthropic_client,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from seawall.errors import InvalidRequest, UnsupportedFeature
+from seawall.ingress._anthropic_translate import canonical_from_anthropic_request
 from seawall.providers._anthropic_wire import to_anthropic_request
-from seawall.server._anthropic_dialect import canonical_from_anthropic_request
 from tests.unit.wire._wire_testkit import dumps, fixture, fixture_names
 
 PNG = "data:image/png;base64,iVBORw0KGgo="

@@ -19,13 +19,13 @@ from seawall.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from seawall.ingress._anthropic_translate import anthropic_response_from_canonical
 from seawall.providers._anthropic_wire import (
     AnthropicStreamDecoder,
     classify_anthropic_error,
     from_anthropic_response,
     parse_anthropic_ratelimit,
 )
-from seawall.server._anthropic_dialect import anthropic_response_from_canonical
 from tests.unit.wire._wire_testkit import FIXTURES, dumps, fixture, parse_sse
 
 STREAM = "anthropic_stream_tool_use"

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seawall.ingress._anthropic_translate import AnthropicStreamEncoder, canonical_from_anthropic_request
 from seawall.providers._anthropic_wire import AnthropicStreamDecoder, to_anthropic_request
-from seawall.server._anthropic_dialect import AnthropicStreamEncoder, canonical_from_anthropic_request
 
 TEXT = st.text(min_size=1, max_size=20)
 ROLES = st.sampled_from(["system", "user", "assistant"])

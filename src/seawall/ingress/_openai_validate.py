@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from seawall._types import ChatRequest, Dialect, JSONDict, Priority
+from seawall._types import ChatRequest, Dialect, JSONDict
 from seawall.errors import InvalidRequest
+from seawall.ingress._controls import apply_controls
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -89,10 +90,9 @@ def _tools(tools: Any) -> None:
                 raise _bad(f"tools[{i}].function.name", "a non-empty string", fn.get("name"))
 
 
-def parse_openai_request(
-    body: Any, headers: Mapping[str, str] | None = None, *, timeout_s: float | None = None
-) -> ChatRequest:
-    """Validate a parsed Chat Completions body and wrap it as a `ChatRequest` (no copy)."""
+def parse_openai_request(body: Any, headers: Mapping[str, str] | None = None) -> ChatRequest:
+    """Validate a parsed Chat Completions body and wrap it as a `ChatRequest` (no copy), with the
+    client's control headers applied (`seawall.ingress._controls`)."""
     if not isinstance(body, dict):
         raise InvalidRequest(f"The request body must be a JSON object, got {_type_name(body)}.")
     model = body.get("model")
@@ -147,28 +147,8 @@ def parse_openai_request(
                 "Invalid 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
                 param="response_format.type",
             )
-    priority = Priority.INTERACTIVE
-    hedge_safe = False
-    if headers:
-        p = headers.get("x-seawall-priority")
-        if p is not None:
-            try:
-                priority = Priority(p.strip().lower())
-            except ValueError:
-                raise InvalidRequest(
-                    f"Invalid x-seawall-priority header {p!r}: expected 'interactive' or 'batch'.",
-                    param="x-seawall-priority",
-                ) from None
-        hedge_safe = headers.get("x-seawall-hedge", "").strip().lower() in ("1", "true", "safe")
-    return ChatRequest(
-        body=body,
-        model=model,
-        stream=stream,
-        ingress=Dialect.OPENAI,
-        timeout_s=timeout_s,
-        priority=priority,
-        hedge_safe=hedge_safe,
-    )
+    request = ChatRequest(body=body, model=model, stream=stream, ingress=Dialect.OPENAI)
+    return apply_controls(request, headers) if headers else request
 
 
 __all__ = ["JSONDict", "parse_openai_request"]

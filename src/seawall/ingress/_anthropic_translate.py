@@ -55,6 +55,13 @@ from typing import Any
 
 from seawall._types import JSONDict
 from seawall.errors import InvalidRequest, UnsupportedFeature, UpstreamBadResponse
+from seawall.ingress._anthropic_encoder import (
+    STOP_REASON,
+    AnthropicStreamEncoder,
+    anthropic_error_body,
+    anthropic_usage_from_canonical,
+    message_id,
+)
 from seawall.providers._wire_common import (
     dumps_compact,
     expect_dict,
@@ -63,13 +70,6 @@ from seawall.providers._wire_common import (
     expect_number,
     expect_str,
     parse_upstream_arguments,
-)
-from seawall.server._anthropic_encoder import (
-    STOP_REASON,
-    AnthropicStreamEncoder,
-    anthropic_error_body,
-    anthropic_usage_from_canonical,
-    message_id,
 )
 
 #: HTTP status → Anthropic error `type` (any other 4xx is `invalid_request_error`, 5xx `api_error`).
