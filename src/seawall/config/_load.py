@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from seawall.config._model import GatewayConfig, _PathError
+from seawall.config._base import PathError
+from seawall.config._model import GatewayConfig
 from seawall.errors import ConfigError
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -83,7 +84,7 @@ def validate(data: Any, source: str, env: Mapping[str, str] | None = None) -> Ga
         for err in exc.errors():
             loc = tuple(err["loc"])
             ctx_err = (err.get("ctx") or {}).get("error")
-            if isinstance(ctx_err, _PathError):
+            if isinstance(ctx_err, PathError):
                 loc, text = ctx_err.path, str(ctx_err)
             else:
                 text = _describe(err)

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from seawall.config._base import PathError, Strict
+from seawall.config._resilience import (
+    ResilienceConfig,
+    ResilienceOverrides,
+    TargetPolicies,
+    gateway_policies,
+    target_policies,
+)
 
 ProviderKind = Literal["openai", "anthropic", "gemini", "simulated"]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")]
 
 
-class _PathError(ValueError):
-    """A cross-reference error that knows the key path it belongs to."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ProviderConfig(_Strict):
+class ProviderConfig(Strict):
     """One upstream provider: where it is, how to authenticate, how to pool connections."""
 
     name: Name
@@ -61,7 +58,7 @@ class ProviderConfig(_Strict):
         return self
 
 
-class TargetConfig(_Strict):
+class TargetConfig(Strict):
     """One entry of a model's fallback list."""
 
     provider: Name
@@ -73,7 +70,7 @@ class TargetConfig(_Strict):
     resilience: ResilienceOverrides | None = None
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """A client-facing model name and the ordered targets that serve it."""
 
     name: Name
@@ -89,14 +86,14 @@ class ModelConfig(_Strict):
     resilience: ResilienceOverrides | None = None
 
 
-class ServerConfig(_Strict):
+class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=4000, ge=0, le=65535)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     admin_token: SecretStr | None = None  # when set, /admin/* requires `Authorization: Bearer <token>`
 
 
-class TracesConfig(_Strict):
+class TracesConfig(Strict):
     """Where traces go. `store: none` disables recording (benchmarks only)."""
 
     store: str = "sqlite:///./seawall-traces.db"
@@ -113,7 +110,7 @@ class TracesConfig(_Strict):
         raise ValueError("expected sqlite:///PATH or none")
 
 
-class GatewayConfig(_Strict):
+class GatewayConfig(Strict):
     """The whole configuration file."""
 
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -137,17 +134,17 @@ class GatewayConfig(_Strict):
         seen: set[str] = set()
         for i, provider in enumerate(self.providers):
             if provider.name in seen:
-                raise _PathError(("providers", i, "name"), f"duplicate provider name {provider.name!r}")
+                raise PathError(("providers", i, "name"), f"duplicate provider name {provider.name!r}")
             seen.add(provider.name)
-        gateway_policies(self.resilience)  # raises _PathError naming the key
+        gateway_policies(self.resilience)  # raises PathError naming the key
         names: set[str] = set()
         for i, model in enumerate(self.models):
             if model.name in names:
-                raise _PathError(("models", i, "name"), f"duplicate model name {model.name!r}")
+                raise PathError(("models", i, "name"), f"duplicate model name {model.name!r}")
             names.add(model.name)
             for j, target in enumerate(model.targets):
                 if target.provider not in seen:
-                    raise _PathError(
+                    raise PathError(
                         ("models", i, "targets", j, "provider"),
                         f"unknown provider {target.provider!r} (expected one of: {', '.join(sorted(seen))})",
                     )
@@ -165,15 +162,3 @@ class GatewayConfig(_Strict):
                 (target.resilience, ("models", model_index, "targets", target_index, "resilience")),
             ]
         )
-
-
-from seawall.config._resilience import (  # noqa: E402  (the sections subclass _Strict defined above)
-    ResilienceConfig,
-    ResilienceOverrides,
-    TargetPolicies,
-    gateway_policies,
-    target_policies,
-)
-
-for _m in (TargetConfig, ModelConfig, GatewayConfig):
-    _m.model_rebuild()

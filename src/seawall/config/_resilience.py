@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from seawall.config._model import _PathError, _Strict
+from seawall.config._base import PathError, Strict
 from seawall.resilience import (
     AdmissionPolicy,
     AIMDPolicy,
@@ -29,12 +29,12 @@ from seawall.resilience import (
 Section = dict[str, Any]
 
 
-class ConcurrencySection(_Strict):
+class ConcurrencySection(Strict):
     algorithm: Literal["aimd", "gradient2", "none"] = "aimd"
     settings: Section = Field(default_factory=dict)
 
 
-class ResilienceOverrides(_Strict):
+class ResilienceOverrides(Strict):
     """What a model or a target may override."""
 
     retry: Section = Field(default_factory=dict)
@@ -68,16 +68,16 @@ def build(cls: type[Any], merged: Section, path: tuple[str | int, ...]) -> Any:
     known = {f.name for f in fields(cls)}
     for key in merged:
         if key not in known:
-            raise _PathError((*path, key), f"unknown setting (expected one of: {', '.join(sorted(known))})")
+            raise PathError((*path, key), f"unknown setting (expected one of: {', '.join(sorted(known))})")
     try:
         return TypeAdapter(cls).validate_python(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise _PathError((*path, *loc), msg) from None
+        raise PathError((*path, *loc), msg) from None
     except (ValueError, TypeError) as exc:
-        raise _PathError(path, str(exc)) from None
+        raise PathError(path, str(exc)) from None
 
 
 def target_policies(
