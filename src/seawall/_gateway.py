@@ -187,7 +187,8 @@ class Gateway:
 
     def _finish(self, record: TraceRecord) -> None:
         """A request is over: journal its trace (before the response's last byte) and count it."""
-        self.recorder.record(msgspec.to_builtins(record))  # TODO(merge): typed recorder
+        if self.recorder.enabled:
+            self.recorder.record(msgspec.to_builtins(record))  # TODO(merge): typed recorder
         self.metrics.observe(record)
 
     # -- library API -------------------------------------------------------------------------------

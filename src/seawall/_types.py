@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 from seawall.errors import RequestError, UpstreamError
 
 JSONDict = dict[str, Any]
@@ -159,8 +161,7 @@ class Chunk:
     more: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptOutcome:
+class AttemptOutcome(msgspec.Struct, frozen=True):
     """How one upstream attempt ended: the one value every attempt observer receives.
 
     Emitted once per attempt that reached its adapter, when it ends: a non-streamed attempt when
@@ -168,6 +169,7 @@ class AttemptOutcome:
     committed stream when the stream ends (`committed=True`; `error` is what cut it, if anything).
     An attempt abandoned without a verdict (the client left, a hedge lost, the adapter could not
     express the request) has no outcome. Times are readings of the engine's `Clock.now`.
+    (A frozen msgspec struct rather than a dataclass: built once per attempt, ten times faster.)
     """
 
     target: Target

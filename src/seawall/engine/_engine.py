@@ -233,11 +233,7 @@ class Engine:
             keys = tuple(t.key for t in order)
         run = _Run(route=route, order=order, deadline=now + budget, started=now)
         trace.route = Route(
-            model=route.name,
-            targets=keys,
-            deadline_ms=round(budget * 1000, 1),
-            max_attempts=route.max_attempts,
-            priority=request.priority.value,
+            route.name, keys, round(budget * 1000, 1), route.max_attempts, request.priority.value
         )
         if plan is not None:
             for target, reason in plan.demoted:
@@ -403,18 +399,19 @@ class Engine:
         ttft_s: float | None = None,
         committed: bool = False,
     ) -> AttemptOutcome:
+        # positional: a struct built per attempt (keywords cost several times more)
         return AttemptOutcome(
-            target=pick.target,
-            kind=pick.provider.dialect,
-            started=started,
-            ended=ended,
-            info=info,
-            error=error,
-            ttft_s=ttft_s,
-            backoff_s=pick.delay,
-            committed=committed,
-            retry=pick.retry,
-            hedge=pick.hedge,
+            pick.target,
+            pick.provider.dialect,
+            started,
+            ended,
+            info,
+            error,
+            ttft_s,
+            pick.delay,
+            committed,
+            pick.retry,
+            pick.hedge,
         )
 
     # -- non-streamed ----------------------------------------------------------------------------------

@@ -151,38 +151,36 @@ class Trace:
         if error is None and not outcome.committed:
             self.answered_by = target.key
         request = info.request_body
+        offset = self.offset_ms
+        # positional, in field order: this runs once per attempt (keywords cost several times more)
         self.attempts.append(
             Attempt(
-                index=index,
-                provider=target.provider,
-                model=target.model,
-                kind=outcome.kind.value,
-                url=info.url,
-                started_ms=self.offset_ms(outcome.started),
-                latency_ms=round((outcome.ended - outcome.started) * 1000.0, 3),
-                ttft_ms=None if outcome.ttft_s is None else round(outcome.ttft_s * 1000.0, 3),
-                backoff_ms=round(outcome.backoff_s * 1000.0, 3),
-                status=info.status,
-                error_class=None if error is None else error.error_class.value,
-                error=None if error is None else error.message,
-                retry_after_s=None if error is None else error.retry_after,
-                usage=info.usage,
-                response_model=info.response_model,
-                system_fingerprint=info.system_fingerprint,
-                ratelimit=info.ratelimit or None,
-                committed=outcome.committed,
-                retry=outcome.retry,
-                hedge=outcome.hedge,
-                head_ms=None if info.head_at is None else self.offset_ms(info.head_at),
-                request_body=(
-                    self._request_text
-                    if request and request == self.request_body
-                    else body_text(request)
-                    if request
-                    else None
-                ),
-                response_body=body_text(upstream),
-                reads=reads,
+                index,
+                target.provider,
+                target.model,
+                outcome.kind.value,
+                info.url,
+                offset(outcome.started),
+                round((outcome.ended - outcome.started) * 1000.0, 3),
+                None if outcome.ttft_s is None else round(outcome.ttft_s * 1000.0, 3),
+                round(outcome.backoff_s * 1000.0, 3),
+                info.status,
+                None if error is None else error.error_class.value,
+                None if error is None else error.message,
+                None if error is None else error.retry_after,
+                info.usage,
+                info.response_model,
+                info.system_fingerprint,
+                info.ratelimit or None,
+                outcome.committed,
+                outcome.retry,
+                outcome.hedge,
+                None if info.head_at is None else offset(info.head_at),
+                (self._request_text if request == self.request_body else body_text(request))
+                if request
+                else None,
+                body_text(upstream),
+                reads,
             )
         )
 
@@ -207,29 +205,29 @@ class Trace:
         if self.stream:
             sent = b"".join(piece for _t, piece in self.writes) if self.writes else b""
             response = ResponsePart(
-                body=self._same_as_answer(sent) if self.record_stream else None,
-                writes=tuple((t, len(piece)) for t, piece in self.writes) if self.record_stream else None,
-                terminal=terminal,
+                self._same_as_answer(sent) if self.record_stream else None,
+                tuple((t, len(piece)) for t, piece in self.writes) if self.record_stream else None,
+                terminal,
             )
         else:
-            response = ResponsePart(body=None if body is None else self._same_as_answer(body))
+            response = ResponsePart(None if body is None else self._same_as_answer(body))
         return TraceRecord(
-            id=self.id,
-            ts=self.ts,
-            model=self.model,
-            ingress=self.ingress,
-            stream=self.stream,
-            status=status,
-            duration_ms=duration,
-            ttft_ms=self.committed_ms,
-            answered_by=self.answered_by,
-            error=None if error is None else error_info(error),
-            usage=usage,
-            request=RequestPart(headers=self.request_headers, body=self._request_text),
-            route=self.route,
-            attempts=tuple(self.attempts),
-            events=tuple(self.events),
-            response=response,
+            self.id,
+            self.ts,
+            self.model,
+            self.ingress,
+            self.stream,
+            status,
+            duration,
+            RequestPart(self.request_headers, self._request_text),
+            self.committed_ms,
+            self.answered_by,
+            None if error is None else error_info(error),
+            usage,
+            self.route,
+            tuple(self.attempts),
+            tuple(self.events),
+            response,
         )
 
     def _same_as_answer(self, body: bytes) -> str | None:

@@ -74,7 +74,7 @@ class ResponsePart(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     terminal: str | None = None
 
 
-class Attempt(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Attempt(msgspec.Struct, frozen=True, gc=False):
     """One upstream attempt, as it ended (a committed stream: when the stream ended).
 
     `request_body` is what was sent upstream; `response_body` the upstream's answer body as
@@ -224,10 +224,10 @@ AnyEvent = (
 )
 
 
-class TraceRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Everything recorded about one request."""
+class TraceRecord(msgspec.Struct, frozen=True, gc=False):
+    """Everything recorded about one request. (Fields without a default come first, so the
+    collector can build it positionally on the hot path; `schema_version` closes the record.)"""
 
-    schema_version: int = SCHEMA_VERSION
     id: str
     ts: float
     """Wall-clock time the request arrived (seconds since the epoch)."""
@@ -236,15 +236,16 @@ class TraceRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     stream: bool
     status: int
     duration_ms: float
+    request: RequestPart
     ttft_ms: float | None = None
     answered_by: str | None = None
     error: ErrorInfo | None = None
     usage: JSONObject | None = None
-    request: RequestPart
     route: Route | None = None
     attempts: tuple[Attempt, ...] = ()
     events: tuple[AnyEvent, ...] = ()
     response: ResponsePart = ResponsePart()
+    schema_version: int = SCHEMA_VERSION
 
 
 class TraceSummary(msgspec.Struct, frozen=True, gc=False):
