@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 
 from seawall._clock import Clock, IdSource, MonotonicClock, RandomIds
@@ -187,8 +186,7 @@ class Gateway:
 
     def _finish(self, record: TraceRecord) -> None:
         """A request is over: journal its trace (before the response's last byte) and count it."""
-        if self.recorder.enabled:
-            self.recorder.record(msgspec.to_builtins(record))  # TODO(merge): typed recorder
+        self.recorder.record(record)
         self.metrics.observe(record)
 
     # -- library API -------------------------------------------------------------------------------

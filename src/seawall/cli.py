@@ -9,12 +9,15 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from seawall.config import GatewayConfig, default_config, load_config
 from seawall.errors import ConfigError
+
+if TYPE_CHECKING:
+    from seawall.trace import TraceStore
 
 DEFAULT_STORE = "sqlite:///./seawall-traces.db"
 
@@ -130,7 +133,7 @@ def check_config(path: str) -> None:
 
 
 # -- traces --------------------------------------------------------------------------------------
-def _open_store(store: str | None, config_path: str | None) -> Any:
+def _open_store(store: str | None, config_path: str | None) -> TraceStore:
     from seawall.trace import open_store
     from seawall.trace._recorder import recover_journal
 
@@ -188,12 +191,12 @@ def traces_list(
         f"{'TRACE ID':<24} {'TIME':<19} {'MODEL':<16} {'STATUS':>6} {'MS':>9} {'ATT':>3}  ANSWERED BY / ERROR"
     )
     for r in rows:
-        when = dt.datetime.fromtimestamp(r["ts"]).strftime("%Y-%m-%d %H:%M:%S")
-        tail = r["answered_by"] or r["error_class"] or ""
-        kind = " stream" if r["stream"] else ""
+        when = dt.datetime.fromtimestamp(r.ts).strftime("%Y-%m-%d %H:%M:%S")
+        tail = r.answered_by or r.error_class or ""
+        kind = " stream" if r.stream else ""
         click.echo(
-            f"{r['id']:<24} {when:<19} {str(r['model'])[:16]:<16} {r['status']:>6} "
-            f"{r['duration_ms'] or 0:>9.1f} {r['attempts']:>3}  {tail}{kind}"
+            f"{r.id:<24} {when:<19} {str(r.model)[:16]:<16} {r.status!s:>6} "
+            f"{r.duration_ms or 0:>9.1f} {r.attempts:>3}  {tail}{kind}"
         )
 
 
@@ -201,9 +204,10 @@ def traces_list(
 @click.argument("trace_id")
 @_store_opt
 @_config_opt
-@click.option("--json", "as_json", is_flag=True, help="Print the raw record.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 def traces_show(trace_id: str, store: str | None, config_path: str | None, as_json: bool) -> None:
     """Reconstruct one request: route, every attempt, and the final answer."""
+    from seawall.trace._codec import to_json
     from seawall.trace._render import render_trace
 
     db = _open_store(store, config_path)
@@ -212,7 +216,7 @@ def traces_show(trace_id: str, store: str | None, config_path: str | None, as_js
         _fail(f"no trace {trace_id!r}")
         return
     if as_json:
-        click.echo(json.dumps(record, indent=2))
+        click.echo(json.dumps(to_json(record), indent=2))
         return
     click.echo(render_trace(record))
 

@@ -32,8 +32,8 @@ async def test_chat_and_stream_in_process(tmp_path: Path, sims: tuple[Sim, Sim])
             await gw.chat(model="nope", messages=[{"role": "user", "content": "x"}])
         assert gw.recorder.flush(5)
         rows = gw.store.list(limit=10) if gw.store else []
-    assert [r["status"] for r in rows] == [404, 200, 200]
-    assert rows[1]["answered_by"] == "secondary/gpt-secondary"
+    assert [r.status for r in rows] == [404, 200, 200]
+    assert rows[1].answered_by == "secondary/gpt-secondary"
 
 
 async def test_builtin_defaults_need_no_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,14 @@
+import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from seawall.cli import main
+from seawall.trace._codec import encode, to_json, to_stored
+from seawall.trace._schema import ErrorInfo, ResponsePart, TraceRecord
+from seawall.trace._sqlite import SQLiteTraceStore
+from tests.unit.trace.records import ANSWER, CLIENT, attempt, record
 
 GOOD = """
 providers:
@@ -58,3 +64,74 @@ def test_traces_show_unknown_id(tmp_path: Path) -> None:
     shown = CliRunner().invoke(main, ["traces", "show", "nope1234", "--store", store])
     assert shown.exit_code == 2
     assert "no trace 'nope1234'" in shown.output
+
+
+def _store_with(tmp_path: Path, *records: TraceRecord) -> str:
+    path = tmp_path / "t.db"
+    store = SQLiteTraceStore(str(path))
+    store.write_batch([to_stored(r, encode(r)) for r in records])
+    store.close()
+    return f"sqlite:///{path}"
+
+
+OK = record(
+    "0190aaaa0000000000000001",
+    model="chat",
+    answered_by="alpha/gpt-4o-mini",
+    attempts=(attempt(provider="alpha", model="gpt-4o-mini", request_body=CLIENT, response_body=ANSWER),),
+    response=ResponsePart(body=ANSWER),
+)
+FAILED = record(
+    "0190bbbb0000000000000002",
+    model="chat",
+    status=502,
+    stream=True,
+    error=ErrorInfo(type="upstream_error", message="all failed", status=502, error_class="server_error"),
+)
+
+
+def test_traces_list_shows_summaries_newest_first(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, OK, FAILED)
+    listed = CliRunner().invoke(main, ["traces", "list", "--store", store])
+    assert listed.exit_code == 0, listed.output
+    header, first, second = listed.output.splitlines()
+    assert header.startswith("TRACE ID")
+    assert first.startswith(FAILED.id) and "502" in first and first.endswith("server_error stream")
+    assert second.startswith(OK.id) and "200" in second and second.endswith("alpha/gpt-4o-mini")
+    errors = CliRunner().invoke(main, ["traces", "list", "--errors", "--store", store])
+    assert OK.id not in errors.output and FAILED.id in errors.output
+
+
+def test_traces_show_renders_a_record_found_by_prefix(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, OK, FAILED)
+    shown = CliRunner().invoke(main, ["traces", "show", OK.id[:8], "--store", store])
+    assert shown.exit_code == 0, shown.output
+    assert f"trace {OK.id}" in shown.output
+    assert "#0 alpha/gpt-4o-mini [openai]" in shown.output
+    assert f"response: {ANSWER}" in shown.output
+
+
+def test_traces_show_json_prints_the_whole_record(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, OK)
+    shown = CliRunner().invoke(main, ["traces", "show", OK.id, "--json", "--store", store])
+    assert shown.exit_code == 0, shown.output
+    out = json.loads(shown.output)
+    assert out == to_json(OK)
+    assert out["attempts"][0]["request_body"] == CLIENT  # references expanded
+
+
+def test_traces_show_reads_a_version_1_store(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    shutil.copy(Path(__file__).parent / "trace" / "fixtures" / "v1_store.db", path)
+    store = f"sqlite:///{path}"
+    listed = CliRunner().invoke(main, ["traces", "list", "--store", store])
+    assert listed.exit_code == 0, listed.output
+    assert "01a251d3778f68fc14253391" in listed.output
+    shown = CliRunner().invoke(main, ["traces", "show", "01a251d3778f68", "--store", store])
+    assert shown.exit_code == 0, shown.output
+    assert "answer: The quick brown fox jumps over the lazy dog while the gateway" in shown.output
+    as_json = json.loads(
+        CliRunner().invoke(main, ["traces", "show", "01a251d3778f68", "--json", "--store", store]).output
+    )
+    assert as_json["schema_version"] == 2
+    assert as_json["response"]["terminal"] == "done"

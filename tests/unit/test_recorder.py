@@ -5,20 +5,21 @@ from typing import Any
 
 from seawall.trace import TraceRecorder
 from seawall.trace._recorder import recover_journal
+from seawall.trace._schema import TraceRecord
 from seawall.trace._sqlite import SQLiteTraceStore
+from tests.unit.trace.records import attempt, record
+
+FIXTURES = Path(__file__).parent / "trace" / "fixtures"
 
 
-def rec(i: int, body: str = "x") -> dict[str, Any]:
-    return {
-        "id": f"trace{i:04d}",
-        "ts": 1.0 + i,
-        "model": "m",
-        "status": 200,
-        "stream": False,
-        "duration_ms": 1.0,
-        "attempts": [{"request_body": body * 3000}],
-        "request": {"body": body * 3000},
-    }
+def rec(i: int, body: str = "x") -> TraceRecord:
+    """A record whose client request and upstream answer are the same large text."""
+    return record(
+        f"trace{i:04d}",
+        ts=1.0 + i,
+        body=body * 3000,
+        attempts=(attempt(request_body=body * 3000, response_body=body * 3000),),
+    )
 
 
 def test_records_reach_the_store_and_large_bodies_are_deduplicated(tmp_path: Path) -> None:
@@ -28,11 +29,10 @@ def test_records_reach_the_store_and_large_bodies_are_deduplicated(tmp_path: Pat
     for i in range(20):
         recorder.record(rec(i))
     assert recorder.flush(5)
-    assert [r["id"] for r in store.list(limit=3)] == ["trace0019", "trace0018", "trace0017"]
-    full = store.get("trace0007")
-    assert full is not None and full["request"]["body"] == "x" * 3000
+    assert [r.id for r in store.list(limit=3)] == ["trace0019", "trace0018", "trace0017"]
+    assert store.get("trace0007") == rec(7)
     blobs = store._db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
-    assert blobs == 1  # one body, shared by 20 records × 2 places
+    assert blobs == 1  # one body, shared by 20 records × 3 places
     recorder.close()
     assert list((tmp_path / "journal").iterdir()) == []  # clean shutdown leaves no journal
 
@@ -65,7 +65,8 @@ def test_journal_survives_a_crash_before_the_store_commit(tmp_path: Path) -> Non
         f.write(b'{"id": "torn')  # a record cut mid-write
     fresh = SQLiteTraceStore(db)
     assert recover_journal(fresh, journal) == 5
-    assert {r["id"] for r in fresh.list(limit=10)} == {f"trace{i:04d}" for i in range(5)}
+    assert {r.id for r in fresh.list(limit=10)} == {f"trace{i:04d}" for i in range(5)}
+    assert fresh.get("trace0003") == rec(3)
     assert not dead.exists()
     stuck.gate.set()
     recorder.close()
@@ -108,8 +109,7 @@ def test_segments_rotate_and_are_deleted_once_stored(tmp_path: Path, monkeypatch
     assert recorder.flush(5)
     assert recorder._seq > 3  # it rotated
     assert len(store.list(limit=100)) == 30
-    full = store.get("trace0000")
-    assert full is not None and full["request"]["body"] == "y" * 3000
+    assert store.get("trace0000") == rec(0, body="y")
     recorder.close()
     assert list(journal.iterdir()) == []
 
@@ -133,6 +133,41 @@ def test_a_segment_left_by_a_killed_process_is_replayed_up_to_a_torn_record(tmp_
     dead.write_bytes(torn + b"\0" * (len(data) - len(torn)))
     fresh = SQLiteTraceStore(db)
     assert recover_journal(fresh, journal) == 3
-    assert {r["id"] for r in fresh.list(limit=10)} == {f"trace{i:04d}" for i in range(3)}
+    assert {r.id for r in fresh.list(limit=10)} == {f"trace{i:04d}" for i in range(3)}
+    stuck.gate.set()
+    recorder.close()
+
+
+def test_a_journal_written_by_version_1_is_replayed(tmp_path: Path) -> None:
+    """A segment left by a gateway that still wrote v1 lines (real ones: the v1 fixtures), plus a
+    torn line: every complete record reaches the store, stored in the current form."""
+    lines = [path.read_bytes().strip() for path in sorted(FIXTURES.glob("v1_*.json"))]
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    segment = journal / "seg-999999999-000001.jsonl"
+    segment.write_bytes(b"\n".join([*lines, b'{"id":"01a2', b""]) + b"\0" * 64)
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    assert recover_journal(store, journal) == len(lines) == 15
+    assert not segment.exists()
+    assert len(store.list(limit=100)) == 15
+    rows = store._db.execute("SELECT record FROM traces").fetchall()
+    assert all(bytes(row[0]).endswith(b',"schema_version":2}') for row in rows)
+    shed = store.get("01a251d38363c9bd30ead69e")
+    assert shed is not None and shed.status == 503 and len(shed.events) == 2
+
+
+def test_the_journal_holds_the_codecs_lines(tmp_path: Path) -> None:
+    from seawall.trace._codec import decode, encode
+
+    stuck = _StuckStore(str(tmp_path / "t.db"))
+    recorder = TraceRecorder(stuck, tmp_path / "journal")
+    recorder.start()
+    records = [rec(0), rec(1, body="z")]
+    for r in records:
+        recorder.record(r)
+    (segment,) = (tmp_path / "journal").iterdir()
+    lines = segment.read_bytes().rstrip(b"\0").split(b"\n")
+    assert lines == [encode(r) for r in records] + [b""]
+    assert [decode(line) for line in lines[:2]] == records
     stuck.gate.set()
     recorder.close()

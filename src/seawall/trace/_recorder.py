@@ -1,12 +1,14 @@
 """The trace recorder: durable before a response is delivered, yet off the hot path.
 
-`record()` runs on the event loop and does two cheap things: it copies the serialized record
-into an append-only journal segment mapped into memory (`mmap`, shared with the file: a process
-crash after that loses nothing, the kernel has the bytes), and hands it to the writer thread. A
-memory copy, unlike `os.write`, never gives up the GIL, so the event loop is not left waiting
-for it while the writer thread works. The writer thread batches records into the
-store and deletes a journal segment once every record in it is committed. On start, segments
-left behind by a dead process are replayed into the store (inserts are idempotent by id).
+`record()` runs on the event loop and does two cheap things: it copies the record's JSON line
+(`_codec.encode`) into an append-only journal segment mapped into memory (`mmap`, shared with the
+file: a process crash after that loses nothing, the kernel has the bytes), and hands record and line
+to the writer thread. A memory copy, unlike `os.write`, never gives up the GIL, so the event loop is
+not left waiting for it while the writer thread works. The writer thread turns each into the stored
+form (`_codec.to_stored`: the line itself unless a body is large), batches them into the store and
+deletes a journal segment once every record in it is committed. On start, segments left behind by
+a dead process are replayed into the store (inserts are idempotent by id); their lines are read by
+the codec, so journals of either schema version replay.
 
 It must never block the event loop on the store, and never lose a record it accepted.
 """
@@ -23,8 +25,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from seawall.trace._codec import decode, encode, to_stored
+from seawall.trace._schema import StoredTrace, TraceRecord
 from seawall.trace._store import TraceStore
 
 log = logging.getLogger("seawall.trace")
@@ -86,11 +88,11 @@ class TraceRecorder:
         return replayed
 
     # -- hot path ------------------------------------------------------------------------------
-    def record(self, record: dict[str, Any]) -> None:
+    def record(self, record: TraceRecord) -> None:
         """Journal one finished record (durable against a process crash on return) and queue it."""
         if self.store is None:
             return
-        line = orjson.dumps(record)
+        line = encode(record)
         if self._map is not None:
             start = self._size
             end = start + len(line) + 1
@@ -182,7 +184,7 @@ class TraceRecorder:
     def _drain(self) -> None:
         items = self._items
         while items:
-            batch: list[tuple[dict[str, Any], bytes]] = []
+            batch: list[tuple[TraceRecord, bytes]] = []
             segments: list[Path] = []
             while items and len(batch) < BATCH_MAX:
                 first, second = items.popleft()
@@ -203,11 +205,16 @@ class TraceRecorder:
                     with contextlib.suppress(OSError):
                         segment.unlink()
 
-    def _write(self, batch: list[tuple[dict[str, Any], bytes]]) -> bool:
+    def _write(self, batch: list[tuple[TraceRecord, bytes]]) -> bool:
         assert self.store is not None
+        try:
+            items = [to_stored(record, line) for record, line in batch]
+        except Exception:  # a bug, not a store outage: retrying cannot help
+            log.exception("trace records could not be prepared; %d records stay in the journal", len(batch))
+            return False
         for delay in (0.05, 0.25, 1.0, None):
             try:
-                self.store.write_batch(batch)
+                self.store.write_batch(items)
                 return True
             except Exception:
                 if delay is None:
@@ -229,17 +236,20 @@ def recover_journal(store: TraceStore, directory: Path) -> int:
             continue
         if pid != os.getpid() and _alive(pid):
             continue  # another live gateway process owns it
-        records = []
+        records: list[StoredTrace] = []
         # a segment mapped by a process that died still has its preallocated zeros at the end
         for line in seg.read_bytes().rstrip(b"\0").split(b"\n"):
             if not line:
                 continue
             try:
-                records.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
+                record = decode(line)
+            except ValueError:
                 log.warning("trace journal %s: skipping a torn record (crash mid-write)", seg.name)
+                continue
+            # re-encoded: a version 1 line is stored in the current form
+            records.append(to_stored(record, encode(record)))
         for start in range(0, len(records), BATCH_MAX):
-            store.write_batch([(rec, orjson.dumps(rec)) for rec in records[start : start + BATCH_MAX]])
+            store.write_batch(records[start : start + BATCH_MAX])
         count += len(records)
         seg.unlink()
     if count:

@@ -1,32 +1,36 @@
 """The trace store seam, and opening one from a URL.
 
 A store is synchronous and used from the recorder's writer thread (writes) or a worker thread
-(reads); it never runs on the event loop. Backends are imported only when configured.
+(reads); it never runs on the event loop. It receives ready parts (`StoredTrace`, made by the codec:
+summary, data, blobs) and hands back typed records and summaries, so every backend stores the same
+thing and none needs to know the record's JSON. Backends are imported only when configured.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from seawall.errors import ConfigError
+from seawall.trace._schema import StoredTrace, TraceRecord, TraceSummary
 
 
 class TraceStore(Protocol):
     """Where finished trace records end up."""
 
-    def write_batch(self, records: Sequence[tuple[dict[str, Any], bytes]]) -> None:
-        """Insert (record, its JSON bytes) pairs; idempotent by trace id (seen twice: stored once)."""
+    def write_batch(self, items: Sequence[StoredTrace]) -> None:
+        """Store the records and their blobs; idempotent by trace id (seen twice: stored once)."""
         ...
 
-    def get(self, trace_id: str) -> dict[str, Any] | None:
-        """The full record, or None. A unique id prefix (≥ 6 chars) also matches."""
+    def get(self, trace_id: str) -> TraceRecord | None:
+        """The full record (read with `_codec.from_stored`), or None. A unique id prefix (≥ 6
+        chars) also matches."""
         ...
 
     def list(
         self, *, limit: int = 50, model: str | None = None, errors_only: bool = False
-    ) -> list[dict[str, Any]]:
-        """Newest first: summaries (id, ts, model, status, duration_ms, attempts, answered_by, error)."""
+    ) -> list[TraceSummary]:
+        """Newest first, at most `limit`; only `model`'s, only failed requests (status ≥ 400)."""
         ...
 
     def close(self) -> None: ...

@@ -1,0 +1,83 @@
+"""The SQLite store keeps what the codec hands it and reads records back through the codec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seawall.trace._codec import encode, to_stored
+from seawall.trace._schema import ErrorInfo, ResponsePart, StoredTrace, TraceRecord
+from seawall.trace._sqlite import SQLiteTraceStore
+from seawall.trace._store import open_store
+from tests.unit.trace.records import ANSWER, attempt, record
+
+
+def _stored(rec: TraceRecord) -> StoredTrace:
+    return to_stored(rec, encode(rec))
+
+
+def _failed(trace_id: str, model: str = "m") -> TraceRecord:
+    return record(
+        trace_id,
+        model=model,
+        status=503,
+        error=ErrorInfo(type="upstream_error", message="down", status=503, error_class="server_error"),
+    )
+
+
+def test_records_are_read_back_whole(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    big = "b" * 4000
+    rec = record(
+        body=big,
+        attempts=(attempt(request_body=big, response_body=ANSWER),),
+        response=ResponsePart(body=ANSWER),
+    )
+    store.write_batch([_stored(rec)])
+    assert store.get(rec.id) == rec
+    assert store._db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1
+    store.close()
+
+
+def test_writes_are_idempotent_by_id(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    rec = record()
+    store.write_batch([_stored(rec), _stored(rec)])
+    store.write_batch([_stored(rec)])
+    assert [r.id for r in store.list()] == [rec.id]
+    store.close()
+
+
+def test_list_is_newest_first_and_filters(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    store.write_batch(
+        [
+            _stored(record("0001aa", model="a")),
+            _stored(_failed("0002bb", model="a")),
+            _stored(record("0003cc", model="b", stream=True)),
+        ]
+    )
+    assert [r.id for r in store.list()] == ["0003cc", "0002bb", "0001aa"]
+    assert [r.id for r in store.list(limit=1)] == ["0003cc"]
+    assert [r.id for r in store.list(model="a")] == ["0002bb", "0001aa"]
+    assert [r.id for r in store.list(errors_only=True)] == ["0002bb"]
+    (failed,) = store.list(errors_only=True)
+    assert failed.error_class == "server_error" and failed.status == 503 and not failed.stream
+    assert store.list(model="b")[0].stream
+    store.close()
+
+
+def test_a_unique_prefix_of_six_or_more_finds_a_trace(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    store.write_batch([_stored(record("abcdef1111")), _stored(record("abcdef2222"))])
+    assert store.get("abcdef1") is not None
+    assert store.get("abcdef") is None  # two match
+    assert store.get("abcde") is None  # too short to guess
+    assert store.get("nope12") is None
+    store.close()
+
+
+def test_open_store(tmp_path: Path) -> None:
+    assert open_store("none") is None
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    assert isinstance(store, SQLiteTraceStore)
+    store.close()
