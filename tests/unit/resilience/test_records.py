@@ -241,9 +241,9 @@ Step = Callable[[Any, random.Random], object]
 
 def breaker_script() -> tuple[Any, list[Step]]:
     p = BreakerPolicy(min_calls=4, consecutive_failures=0, half_open_permits=2)
-    steps: list[Step] = []
-    for i in range(6):
-        steps.append(lambda r, g, i=i: p.observe(r, T0 + i * 0.4, g, failed=i % 2 == 0, ttft_s=i * 10.0))
+    steps: list[Step] = [
+        lambda r, g, i=i: p.observe(r, T0 + i * 0.4, g, failed=i % 2 == 0, ttft_s=i * 10.0) for i in range(6)
+    ]
     for t in (3.0, 8.0, 9.0, 9.5, 12.0, 30.0, 31.0, 31.5):
         steps.append(lambda r, g, t=t: p.allow(r, T0 + t, g))
         steps.append(lambda r, g, t=t: p.observe(r, T0 + t + 0.1, g, failed=t < 20, ttft_s=None))
