@@ -81,7 +81,7 @@ class AdmissionPolicy:
         share = self.interactive_share if priority is Priority.INTERACTIVE else self.batch_share
         return int(share * self.max_concurrency + 1e-9)
 
-    # -- steps: pure functions of (policy, record, now) -------------------------------------------------
+    # -- steps: pure functions of (policy, record[, now]); the queue itself is the controller's ------
     def new_record(self) -> AdmissionRecord:
         """Nothing admitted, nothing queued, no hold time seen."""
         return AdmissionRecord(dict.fromkeys(Priority, 0))
@@ -95,6 +95,10 @@ class AdmissionPolicy:
         """Whether the queue has not been empty for longer than `queue_timeout_s` (N) at `now`."""
         since = r.nonempty_since
         return since is not None and now - since > self.queue_timeout_s
+
+    def granted(self, r: AdmissionRecord, priority: Priority) -> None:
+        """A permit of `priority` went out."""
+        r.inflight[priority] += 1
 
     def released(self, r: AdmissionRecord, priority: Priority, hold_s: float) -> None:
         """A permit of `priority`, held `hold_s` seconds, came back."""
@@ -262,7 +266,7 @@ class AdmissionController:
                 )
 
     def _grant(self, priority: Priority) -> Permit:
-        self._rec.inflight[priority] += 1
+        self._policy.granted(self._rec, priority)
         return Permit(priority, self._clock.now())
 
     def _dispatch(self) -> None:

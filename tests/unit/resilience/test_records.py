@@ -218,7 +218,8 @@ def test_latency_record_quantiles_on_explicit_times() -> None:
 def test_admission_and_retry_cap_records() -> None:
     policy = AdmissionPolicy(max_concurrency=2, interactive_share=0.5, batch_share=0.5)
     rec = policy.new_record()
-    rec.inflight[Priority.BATCH] = 2
+    policy.granted(rec, Priority.BATCH)
+    policy.granted(rec, Priority.BATCH)
     assert not policy.can_admit(rec, Priority.BATCH)
     assert policy.can_admit(rec, Priority.INTERACTIVE)  # under its guarantee
     policy.released(rec, Priority.BATCH, 4.0)
