@@ -95,6 +95,7 @@ class Gateway:
                 )
             admission, retry_concurrency, throttle = gateway_policies(self.config.resilience)
             state = ResilienceState.create(self.clock, self.rng, admission, retry_concurrency, throttle)
+            await state.start()
             self.engine = Engine(
                 routes,
                 self.providers,
@@ -136,6 +137,8 @@ class Gateway:
                 return
             self.started = False
             await asyncio.to_thread(self.recorder.close)
+            if self.engine is not None:
+                await self.engine.state.aclose()
             for provider in self.providers.values():
                 await provider.aclose()
             for sim in self._simulators:
@@ -235,21 +238,13 @@ class Gateway:
     def resilience_view(self) -> dict[str, Any]:
         """What `/admin/targets` shows: every target's resilience state, admission, transitions."""
         state = self._engine().state
-        admission = state.admission
-        transitions = [
-            {"target": t.target, "old": t.old.value, "new": t.new.value, "reason": t.reason, "at": t.at}
-            for t in list(state.transitions)[-50:]
-        ]
+        admission = state.admission_view()
+        retries = admission.pop("retries_in_flight")
         return {
             "targets": state.snapshot(),
-            "admission": {
-                "inflight": admission.inflight,
-                "queued": admission.queued,
-                "congested": admission.congested,
-                "max_concurrency": admission.policy.max_concurrency,
-            },
-            "retries_in_flight": state.retry_cap.active,
-            "breaker_transitions": transitions,
+            "admission": admission,
+            "retries_in_flight": retries,
+            "breaker_transitions": state.recent_transitions(50),
         }
 
     def model_names(self) -> list[str]:

@@ -12,8 +12,11 @@
   for an interactive one, else rejects. Memory is bounded by `max_queue`.
 * Shedding raises `Overloaded` with an honest Retry-After: Little's law over observed hold times.
 
-Waiting uses asyncio futures, but this module never sleeps, runs timers or reads the wall clock:
-the owner calls `expire()` when `next_expiry()` comes due (every entry point also expires lazily).
+The counters (permits per priority, when the queue last became non-empty, the mean hold time) are
+an `AdmissionRecord` that `AdmissionPolicy` steps; the queue of waiting futures is process-local
+by nature and stays in `AdmissionController`. Waiting uses asyncio futures, but this module never
+sleeps, runs timers or reads the wall clock: the owner calls `expire()` when `next_expiry()` comes
+due (every entry point also expires lazily).
 """
 
 from __future__ import annotations
@@ -78,6 +81,52 @@ class AdmissionPolicy:
         share = self.interactive_share if priority is Priority.INTERACTIVE else self.batch_share
         return int(share * self.max_concurrency + 1e-9)
 
+    # -- steps: pure functions of (policy, record[, now]); the queue itself is the controller's ------
+    def new_record(self) -> AdmissionRecord:
+        """Nothing admitted, nothing queued, no hold time seen."""
+        return AdmissionRecord(dict.fromkeys(Priority, 0))
+
+    def can_admit(self, r: AdmissionRecord, priority: Priority) -> bool:
+        """Under the total, or `priority` under its guarantee (even when borrowers filled the total)."""
+        inflight = r.inflight
+        return sum(inflight.values()) < self.max_concurrency or inflight[priority] < self.guaranteed(priority)
+
+    def congested(self, r: AdmissionRecord, now: float) -> bool:
+        """Whether the queue has not been empty for longer than `queue_timeout_s` (N) at `now`."""
+        since = r.nonempty_since
+        return since is not None and now - since > self.queue_timeout_s
+
+    def granted(self, r: AdmissionRecord, priority: Priority) -> None:
+        """A permit of `priority` went out."""
+        r.inflight[priority] += 1
+
+    def released(self, r: AdmissionRecord, priority: Priority, hold_s: float) -> None:
+        """A permit of `priority`, held `hold_s` seconds, came back."""
+        r.inflight[priority] -= 1
+        m = r.mean_hold_s
+        r.mean_hold_s = hold_s if m is None else m + _HOLD_ALPHA * (hold_s - m)
+
+    def retry_after(self, r: AdmissionRecord, queued: int) -> float:
+        """Seconds until a request shed now would likely be admitted, with `queued` waiting.
+
+        Little's law: when full, permits free up at `max_concurrency / mean hold` per second, and
+        the queue plus this request must drain first. Clamped for Retry-After.
+        """
+        if r.mean_hold_s is None:
+            return self.min_retry_after_s
+        wait = (queued + 1) * r.mean_hold_s / self.max_concurrency
+        return min(self.max_retry_after_s, max(self.min_retry_after_s, wait))
+
+
+@dataclass(slots=True)
+class AdmissionRecord:
+    """Admission counters: permits out per priority, since when the queue has been non-empty (a
+    `Clock.now` reading, `None` when empty), and the moving average of hold times."""
+
+    inflight: dict[Priority, int]
+    nonempty_since: float | None = None
+    mean_hold_s: float | None = None
+
 
 class Permit:
     """One admitted request. Hand it back with `AdmissionController.release` (idempotent)."""
@@ -89,6 +138,11 @@ class Permit:
         self.admitted_at = admitted_at
         self._released = False
 
+    @property
+    def released(self) -> bool:
+        """Whether the permit has been handed back."""
+        return self._released
+
 
 @dataclass(slots=True, eq=False)
 class _Waiter:
@@ -99,26 +153,35 @@ class _Waiter:
 
 
 class AdmissionController:
-    """Admits requests into the gateway, queueing briefly and shedding when overloaded."""
+    """Admits requests into the gateway, queueing briefly and shedding when overloaded.
 
-    def __init__(self, clock: Clock, policy: AdmissionPolicy | None = None) -> None:
+    The counters live in an `AdmissionRecord` (pass `record` to use an existing one), stepped by
+    the `AdmissionPolicy`; the waiters' futures live here.
+    """
+
+    def __init__(
+        self, clock: Clock, policy: AdmissionPolicy | None = None, *, record: AdmissionRecord | None = None
+    ) -> None:
         self._clock = clock
         self._policy = policy or AdmissionPolicy()
-        self._inflight = dict.fromkeys(Priority, 0)
+        self._rec = record or self._policy.new_record()
         self._queues: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
-        self._nonempty_since: float | None = None  # when the queue last stopped being empty
-        self._mean_hold_s: float | None = None
 
     @property
     def policy(self) -> AdmissionPolicy:
         return self._policy
 
     @property
+    def state_record(self) -> AdmissionRecord:
+        """The record this controller steps (the live object, not a copy)."""
+        return self._rec
+
+    @property
     def inflight(self) -> int:
-        return sum(self._inflight.values())
+        return sum(self._rec.inflight.values())
 
     def inflight_of(self, priority: Priority) -> int:
-        return self._inflight[priority]
+        return self._rec.inflight[priority]
 
     @property
     def queued(self) -> int:
@@ -127,8 +190,7 @@ class AdmissionController:
     @property
     def congested(self) -> bool:
         """Whether the queue has not been empty for longer than `queue_timeout_s` (N)."""
-        since = self._nonempty_since
-        return since is not None and self._clock.now() - since > self._policy.queue_timeout_s
+        return self._policy.congested(self._rec, self._clock.now())
 
     def retry_after(self) -> float:
         """Seconds until a request shed now would likely be admitted (clamped for Retry-After).
@@ -136,16 +198,12 @@ class AdmissionController:
         Little's law: when full, permits free up at `max_concurrency / mean hold` per second, and
         the queue plus this request must drain first.
         """
-        p = self._policy
-        if self._mean_hold_s is None:
-            return p.min_retry_after_s
-        wait = (self.queued + 1) * self._mean_hold_s / p.max_concurrency
-        return min(p.max_retry_after_s, max(p.min_retry_after_s, wait))
+        return self._policy.retry_after(self._rec, self.queued)
 
     def try_admit(self, priority: Priority) -> Permit | None:
         """A permit now, or `None` if `priority` has no capacity (the caller may shed or `admit`)."""
         self.expire()
-        if self._queues[priority] or not self._can_admit(priority):
+        if self._queues[priority] or not self._policy.can_admit(self._rec, priority):
             return None
         return self._grant(priority)
 
@@ -168,8 +226,8 @@ class AdmissionController:
         if deadline is not None and deadline.expires_at < expires_at:
             expires_at, by_deadline = deadline.expires_at, True
         waiter = _Waiter(priority, expires_at, by_deadline, asyncio.get_running_loop().create_future())
-        if self._nonempty_since is None:
-            self._nonempty_since = now
+        if self._rec.nonempty_since is None:
+            self._rec.nonempty_since = now
         self._queues[priority].append(waiter)
         try:
             return await waiter.future
@@ -185,10 +243,7 @@ class AdmissionController:
         if permit._released:
             return
         permit._released = True
-        self._inflight[permit.priority] -= 1
-        hold = self._clock.now() - permit.admitted_at
-        m = self._mean_hold_s
-        self._mean_hold_s = hold if m is None else m + _HOLD_ALPHA * (hold - m)
+        self._policy.released(self._rec, permit.priority, self._clock.now() - permit.admitted_at)
         self.expire()
         self._dispatch()
 
@@ -210,13 +265,8 @@ class AdmissionController:
                     else self._overloaded("timed out in the admission queue")
                 )
 
-    def _can_admit(self, priority: Priority) -> bool:
-        return self.inflight < self._policy.max_concurrency or self._inflight[priority] < (
-            self._policy.guaranteed(priority)
-        )
-
     def _grant(self, priority: Priority) -> Permit:
-        self._inflight[priority] += 1
+        self._policy.granted(self._rec, priority)
         return Permit(priority, self._clock.now())
 
     def _dispatch(self) -> None:
@@ -224,7 +274,7 @@ class AdmissionController:
             lifo = self.congested
             for priority in _ORDER:
                 queue = self._queues[priority]
-                if queue and self._can_admit(priority):
+                if queue and self._policy.can_admit(self._rec, priority):
                     waiter = queue.pop() if lifo else queue.popleft()
                     self._note_if_empty()
                     if not waiter.future.done():
@@ -251,7 +301,7 @@ class AdmissionController:
 
     def _note_if_empty(self) -> None:
         if not any(self._queues.values()):
-            self._nonempty_since = None
+            self._rec.nonempty_since = None
 
     def _overloaded(self, why: str) -> Overloaded:
         return Overloaded(f"Seawall is overloaded: {why}", retry_after_s=self.retry_after())

@@ -2,18 +2,20 @@
 
 `RetryBudget` is Finagle's `RetryBudget` / tower's `TpsBudget` (a token bucket whose deposits expire)
 with AWS-style costs per cause; `RetryConcurrencyCap` is Envoy's retry budget (a cap on retries in
-flight). Both are pure counters on an injected clock: they must not sleep, wait, or decide whether
-an error is retryable.
+flight). Each policy steps a plain record (`BudgetRecord`, `RetryCapRecord`) that a state backend
+can store or ship; the classes of the same names without "Policy" are the facades that add a clock.
+Pure counters: they must not sleep, wait, or decide whether an error is retryable.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from seawall._clock import Clock
 from seawall.errors import ErrorClass
-from seawall.resilience._window import BucketWindow
+from seawall.resilience._window import WindowRecord, window_add, window_totals
 
 # Fixed-point micro-tokens keep the arithmetic exact (Finagle scales by 1000 for the same reason).
 _SCALE = 1_000_000
@@ -61,6 +63,45 @@ class RetryBudgetPolicy:
             return self.throttle_cost
         return 1.0
 
+    # -- steps: pure functions of (policy, record, now) -------------------------------------------------
+    def new_record(self, now: float) -> BudgetRecord:
+        """An empty budget (only the reserve) aligned to `now`."""
+        # One bucket more than `slots`, so a deposit lives at least ttl (and at most ttl + ttl/slots).
+        return BudgetRecord(WindowRecord.empty(now, buckets=self.slots + 1, fields=1))
+
+    def deposit(self, r: BudgetRecord, now: float) -> None:
+        """Record one original request (not a retry, not a hedge)."""
+        window_add(r.window, self.ttl_s / self.slots, now, 0, round(self.percent_can_retry * _SCALE))
+
+    def try_withdraw(self, r: BudgetRecord, now: float, cost: float = 1.0) -> bool:
+        """Take `cost` for one retry if the budget holds it; `False` means: do not retry."""
+        if not 0.0 < cost < math.inf:
+            raise ValueError(f"cost must be > 0 and finite, got {cost!r}")
+        amount = round(cost * _SCALE)
+        bucket_s = self.ttl_s / self.slots
+        if self._reserve() + window_totals(r.window, bucket_s, now)[0] < amount:
+            return False
+        window_add(r.window, bucket_s, now, 0, -amount)
+        return True
+
+    def balance(self, r: BudgetRecord, now: float) -> float:
+        """Retries of cost 1 available at `now`. May dip below 0 briefly when deposits expire before
+        the withdrawals they funded."""
+        return (self._reserve() + window_totals(r.window, self.ttl_s / self.slots, now)[0]) / _SCALE
+
+    def _reserve(self) -> int:
+        return round(self.min_retries_per_sec * self.ttl_s * _SCALE)
+
+
+@dataclass(slots=True)
+class BudgetRecord:
+    """One retry budget's state: deposits minus withdrawals (micro-tokens) per slot of its ttl.
+
+    The window's origin is a `Clock.now` reading of the stepping process.
+    """
+
+    window: WindowRecord
+
 
 class RetryBudget:
     """A token bucket whose deposits expire after `ttl_s`.
@@ -69,18 +110,24 @@ class RetryBudget:
     hedge). Within any window, retries granted ≤ `percent_can_retry` × requests +
     `min_retries_per_sec` × `ttl_s`: retries cannot multiply load during an outage. Withdrawals expire
     like deposits, so the `min_retries_per_sec` reserve refills every ttl. Successful retries are not
-    refunded (unlike AWS), because refunds would break that bound.
+    refunded (unlike AWS), because refunds would break that bound. A facade: `RetryBudgetPolicy`
+    steps a `BudgetRecord` (pass `record` to step an existing one) on the injected clock.
     """
 
-    __slots__ = ("_deposit", "_infinite", "_policy", "_reserve", "_window")
+    __slots__ = ("_clock", "_infinite", "_on_change", "_policy", "_rec")
 
-    def __init__(self, clock: Clock, policy: RetryBudgetPolicy | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        policy: RetryBudgetPolicy | None = None,
+        *,
+        record: BudgetRecord | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._clock = clock
         self._policy = policy or RetryBudgetPolicy()
-        p = self._policy
-        # One bucket more than `slots`, so a deposit lives at least ttl (and at most ttl + ttl/slots).
-        self._window = BucketWindow(clock, bucket_s=p.ttl_s / p.slots, buckets=p.slots + 1, fields=1)
-        self._deposit = round(p.percent_can_retry * _SCALE)
-        self._reserve = round(p.min_retries_per_sec * p.ttl_s * _SCALE)
+        self._rec = record or self._policy.new_record(clock.now())
+        self._on_change = on_change
         self._infinite = False
 
     @classmethod
@@ -94,20 +141,27 @@ class RetryBudget:
     def policy(self) -> RetryBudgetPolicy:
         return self._policy
 
+    @property
+    def state_record(self) -> BudgetRecord:
+        """The record this facade steps (the live object, not a copy)."""
+        return self._rec
+
     def deposit(self) -> None:
         """Record one original request (not a retry, not a hedge)."""
-        self._window.add(0, self._deposit)
+        self._policy.deposit(self._rec, self._clock.now())
+        if self._on_change is not None:
+            self._on_change()
 
     def try_withdraw(self, cost: float = 1.0) -> bool:
         """Take `cost` for one retry if the budget holds it; `False` means: do not retry."""
-        if not 0.0 < cost < math.inf:
-            raise ValueError(f"cost must be > 0 and finite, got {cost!r}")
         if self._infinite:
+            if not 0.0 < cost < math.inf:
+                raise ValueError(f"cost must be > 0 and finite, got {cost!r}")
             return True
-        amount = round(cost * _SCALE)
-        if self._reserve + self._window.total(0) < amount:
+        if not self._policy.try_withdraw(self._rec, self._clock.now(), cost):
             return False
-        self._window.add(0, -amount)
+        if self._on_change is not None:
+            self._on_change()
         return True
 
     def balance(self) -> float:
@@ -115,7 +169,7 @@ class RetryBudget:
         deposits expire before the withdrawals they funded."""
         if self._infinite:
             return math.inf
-        return (self._reserve + self._window.total(0)) / _SCALE
+        return self._policy.balance(self._rec, self._clock.now())
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,40 +187,63 @@ class RetryConcurrencyPolicy:
         if self.min_retry_concurrency < 0:
             raise ValueError(f"min_retry_concurrency must be >= 0, got {self.min_retry_concurrency}")
 
+    def limit(self, active_requests: int) -> int:
+        """Retries allowed in flight when `active_requests` requests are in flight."""
+        return max(int(self.budget_percent * max(0, active_requests)), self.min_retry_concurrency)
+
+    def try_acquire(self, r: RetryCapRecord, active_requests: int) -> bool:
+        """Start one retry if under the cap."""
+        if r.active >= self.limit(active_requests):
+            return False
+        r.active += 1
+        return True
+
+    def release(self, r: RetryCapRecord) -> None:
+        """End one retry started by `try_acquire`."""
+        if r.active == 0:
+            raise RuntimeError("release() without a matching try_acquire()")
+        r.active -= 1
+
+
+@dataclass(slots=True)
+class RetryCapRecord:
+    """Retries in flight under one `RetryConcurrencyPolicy`."""
+
+    active: int = 0
+
 
 class RetryConcurrencyCap:
     """Active retries ≤ max(budget_percent × active requests, min_retry_concurrency) (Envoy).
 
     Complements `RetryBudget`: the budget bounds retries over time, this bounds them at any instant.
     Pass the target's requests in flight (e.g. `ConcurrencyLimiter.inflight`) to `try_acquire`, and
-    call `release()` when the retry attempt ends, however it ends.
+    call `release()` when the retry attempt ends, however it ends. A facade over a `RetryCapRecord`.
     """
 
-    __slots__ = ("_active", "_policy")
+    __slots__ = ("_policy", "_rec")
 
-    def __init__(self, policy: RetryConcurrencyPolicy | None = None) -> None:
+    def __init__(self, policy: RetryConcurrencyPolicy | None = None, *, record: RetryCapRecord | None = None):
         self._policy = policy or RetryConcurrencyPolicy()
-        self._active = 0
+        self._rec = record or RetryCapRecord()
+
+    @property
+    def state_record(self) -> RetryCapRecord:
+        """The record this facade steps (the live object, not a copy)."""
+        return self._rec
 
     @property
     def active(self) -> int:
         """Retries in flight."""
-        return self._active
+        return self._rec.active
 
     def limit(self, active_requests: int) -> int:
         """Retries allowed in flight when `active_requests` requests are in flight."""
-        p = self._policy
-        return max(int(p.budget_percent * max(0, active_requests)), p.min_retry_concurrency)
+        return self._policy.limit(active_requests)
 
     def try_acquire(self, active_requests: int) -> bool:
         """Start one retry if under the cap."""
-        if self._active >= self.limit(active_requests):
-            return False
-        self._active += 1
-        return True
+        return self._policy.try_acquire(self._rec, active_requests)
 
     def release(self) -> None:
         """End one retry started by `try_acquire`."""
-        if self._active == 0:
-            raise RuntimeError("release() without a matching try_acquire()")
-        self._active -= 1
+        self._policy.release(self._rec)

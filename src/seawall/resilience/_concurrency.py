@@ -1,12 +1,16 @@
 """Adaptive concurrency limits per target (Netflix concurrency-limits): AIMD and Gradient2.
 
 A limit algorithm turns each finished call's outcome into a new limit; `ConcurrencyLimiter` holds
-one algorithm and the count of calls in flight. Pure: no clock, no waiting, no queue (queueing is
-`AdmissionController`'s job); the engine says what counts as a drop (429, 529, timeout).
+one algorithm and the count of calls in flight. Each policy (`AIMDPolicy`, `Gradient2Policy`) steps a
+plain record (`AIMDRecord`, `Gradient2Record`), and a `LimiterRecord` holds one of those plus the
+calls in flight, so a state backend can store a target's whole limiter as data; `AIMDLimit`,
+`Gradient2Limit` and `ConcurrencyLimiter` are the facades. Pure: no clock, no waiting, no queue
+(queueing is `AdmissionController`'s job); the engine says what counts as a drop (429, 529, timeout).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -56,30 +60,52 @@ class AIMDPolicy:
         if not 0.5 <= self.backoff_ratio < 1.0:
             raise ValueError(f"backoff_ratio must be in [0.5, 1), got {self.backoff_ratio!r}")
 
+    def new_record(self) -> AIMDRecord:
+        return AIMDRecord(self.initial_limit)
+
+    def limit_of(self, r: AIMDRecord) -> int:
+        return r.limit
+
+    def update(self, r: AIMDRecord, *, rtt_s: float, inflight: int, dropped: bool) -> None:
+        """×`backoff_ratio` on a drop; +1 on a success while the limit is in use."""
+        if dropped:
+            new = int(r.limit * self.backoff_ratio)  # truncation: 30 → 27, and 2 → 1 still shrinks
+        elif inflight * 2 >= r.limit:
+            new = r.limit + 1
+        else:
+            return
+        r.limit = max(self.min_limit, min(self.max_limit, new))
+
+
+@dataclass(slots=True)
+class AIMDRecord:
+    """An AIMD limit's state: the limit itself."""
+
+    limit: int
+
 
 class AIMDLimit:
     """Loss-based: ×`backoff_ratio` on a drop; +1 on a success while the limit is in use
-    (inflight × 2 ≥ limit). The concurrency-limits README recommends it for clients."""
+    (inflight × 2 ≥ limit). The concurrency-limits README recommends it for clients. A facade over
+    an `AIMDRecord`."""
 
-    __slots__ = ("_limit", "_policy")
+    __slots__ = ("_policy", "_rec")
 
-    def __init__(self, policy: AIMDPolicy | None = None) -> None:
+    def __init__(self, policy: AIMDPolicy | None = None, *, record: AIMDRecord | None = None) -> None:
         self._policy = policy or AIMDPolicy()
-        self._limit = self._policy.initial_limit
+        self._rec = record or self._policy.new_record()
+
+    @property
+    def state_record(self) -> AIMDRecord:
+        """The record this facade steps (the live object, not a copy)."""
+        return self._rec
 
     @property
     def limit(self) -> int:
-        return self._limit
+        return self._rec.limit
 
     def update(self, *, rtt_s: float, inflight: int, dropped: bool) -> None:
-        p = self._policy
-        if dropped:
-            new = int(self._limit * p.backoff_ratio)  # truncation: 30 → 27, and 2 → 1 still shrinks
-        elif inflight * 2 >= self._limit:
-            new = self._limit + 1
-        else:
-            return
-        self._limit = max(p.min_limit, min(p.max_limit, new))
+        self._policy.update(self._rec, rtt_s=rtt_s, inflight=inflight, dropped=dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +135,45 @@ class Gradient2Policy:
         if not self.rtt_tolerance >= 1.0:
             raise ValueError(f"rtt_tolerance must be >= 1, got {self.rtt_tolerance!r}")
 
+    def new_record(self) -> Gradient2Record:
+        return Gradient2Record(float(self.initial_limit))
+
+    def limit_of(self, r: Gradient2Record) -> int:
+        return int(r.estimate)
+
+    def update(self, r: Gradient2Record, *, rtt_s: float, inflight: int, dropped: bool) -> None:
+        """One call finished after `rtt_s` with `inflight` calls in flight (drops are skipped)."""
+        if dropped or not rtt_s > 0:
+            return
+        if r.count < _WARMUP:
+            r.count += 1
+            r.long_rtt += (rtt_s - r.long_rtt) / r.count
+        else:
+            factor = 2.0 / (self.long_window + 1)
+            r.long_rtt = r.long_rtt * (1 - factor) + rtt_s * factor
+        short_rtt = rtt_s
+        if r.long_rtt / short_rtt > 2:
+            # Latency is back to normal after a long overload: let the baseline catch up faster.
+            r.long_rtt *= 0.9
+        if inflight < r.estimate / 2:
+            return  # app-limited: the limit is not what holds us back
+        gradient = max(0.5, min(1.0, self.rtt_tolerance * r.long_rtt / short_rtt))
+        new = r.estimate * gradient + self.queue_size
+        new = r.estimate * (1 - self.smoothing) + new * self.smoothing
+        r.estimate = max(float(self.min_limit), min(float(self.max_limit), new))
+
+
+_WARMUP = 10  # Netflix ExpAvgMeasurement: plain average over the first 10 samples
+
+
+@dataclass(slots=True)
+class Gradient2Record:
+    """A Gradient2 limit's state: the smoothed limit and the long-term RTT average."""
+
+    estimate: float
+    long_rtt: float = 0.0  # seconds; 0 before the first sample
+    count: int = 0  # samples seen, up to the warm-up
+
 
 class Gradient2Limit:
     """Latency-based: compares the latest RTT with a long-term average RTT.
@@ -117,47 +182,54 @@ class Gradient2Limit:
     `L = (1 − smoothing) × L + smoothing × new`; it does not grow while inflight < L / 2. Feed it
     time to first token, not total duration (which grows with answer length). Drops carry no latency
     information (a 429 comes back fast) and are skipped: pair with AIMD if drops must shrink it.
+    A facade over a `Gradient2Record`.
     """
 
-    __slots__ = ("_count", "_estimate", "_long_rtt", "_policy")
+    __slots__ = ("_policy", "_rec")
 
-    _WARMUP = 10  # Netflix ExpAvgMeasurement: plain average over the first 10 samples
-
-    def __init__(self, policy: Gradient2Policy | None = None) -> None:
+    def __init__(
+        self, policy: Gradient2Policy | None = None, *, record: Gradient2Record | None = None
+    ) -> None:
         self._policy = policy or Gradient2Policy()
-        self._estimate = float(self._policy.initial_limit)
-        self._long_rtt = 0.0
-        self._count = 0
+        self._rec = record or self._policy.new_record()
+
+    @property
+    def state_record(self) -> Gradient2Record:
+        """The record this facade steps (the live object, not a copy)."""
+        return self._rec
 
     @property
     def limit(self) -> int:
-        return int(self._estimate)
+        return int(self._rec.estimate)
 
     @property
     def long_rtt(self) -> float:
         """The long-term average RTT, in seconds (0 before the first sample)."""
-        return self._long_rtt
+        return self._rec.long_rtt
 
     def update(self, *, rtt_s: float, inflight: int, dropped: bool) -> None:
-        if dropped or not rtt_s > 0:
-            return
-        p = self._policy
-        if self._count < self._WARMUP:
-            self._count += 1
-            self._long_rtt += (rtt_s - self._long_rtt) / self._count
-        else:
-            factor = 2.0 / (p.long_window + 1)
-            self._long_rtt = self._long_rtt * (1 - factor) + rtt_s * factor
-        short_rtt = rtt_s
-        if self._long_rtt / short_rtt > 2:
-            # Latency is back to normal after a long overload: let the baseline catch up faster.
-            self._long_rtt *= 0.9
-        if inflight < self._estimate / 2:
-            return  # app-limited: the limit is not what holds us back
-        gradient = max(0.5, min(1.0, p.rtt_tolerance * self._long_rtt / short_rtt))
-        new = self._estimate * gradient + p.queue_size
-        new = self._estimate * (1 - p.smoothing) + new * p.smoothing
-        self._estimate = max(float(p.min_limit), min(float(p.max_limit), new))
+        self._policy.update(self._rec, rtt_s=rtt_s, inflight=inflight, dropped=dropped)
+
+
+@dataclass(slots=True)
+class LimiterRecord:
+    """One target's limiter: the limit algorithm's record and the calls in flight.
+
+    `algorithm` is `None` only for a limiter whose algorithm keeps no record (a custom
+    `LimitAlgorithm`); such a limiter cannot live in a state backend.
+    """
+
+    algorithm: AIMDRecord | Gradient2Record | None
+    inflight: int = 0
+
+    @classmethod
+    def for_policy(cls, policy: AIMDPolicy | Gradient2Policy) -> LimiterRecord:
+        """A fresh limiter record for `policy`'s algorithm, nothing in flight."""
+        return cls(policy.new_record())
+
+
+def _record_of(algorithm: LimitAlgorithm) -> AIMDRecord | Gradient2Record | None:
+    return algorithm.state_record if isinstance(algorithm, AIMDLimit | Gradient2Limit) else None
 
 
 class ConcurrencyLimiter:
@@ -165,18 +237,56 @@ class ConcurrencyLimiter:
 
     `try_acquire()` before an attempt (False: the target is saturated, try another or queue), then
     exactly one `release(outcome, rtt_s)`: "success", "drop" (429, 529, timeout: the target is
-    overloaded) or "ignore" (cancelled or client error: says nothing about capacity).
+    overloaded) or "ignore" (cancelled or client error: says nothing about capacity). A facade over
+    a `LimiterRecord`; `for_policy` builds one on an existing record (from a state backend).
     """
 
-    __slots__ = ("_algorithm", "_inflight")
+    __slots__ = ("_algorithm", "_on_change", "_rec")
 
-    def __init__(self, algorithm: LimitAlgorithm | None = None) -> None:
+    def __init__(
+        self,
+        algorithm: LimitAlgorithm | None = None,
+        *,
+        record: LimiterRecord | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self._algorithm: LimitAlgorithm = algorithm if algorithm is not None else AIMDLimit()
-        self._inflight = 0
+        if record is None:
+            record = LimiterRecord(_record_of(self._algorithm))
+        elif record.algorithm is not _record_of(self._algorithm):
+            raise ValueError("record.algorithm must be the algorithm's own record (see for_policy)")
+        self._rec = record
+        self._on_change = on_change
+
+    @classmethod
+    def for_policy(
+        cls,
+        policy: AIMDPolicy | Gradient2Policy,
+        *,
+        record: LimiterRecord | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> ConcurrencyLimiter:
+        """A limiter running `policy`'s algorithm on `record` (a fresh one if `None`)."""
+        record = record or LimiterRecord.for_policy(policy)
+        algorithm: LimitAlgorithm
+        if isinstance(policy, AIMDPolicy):
+            if not isinstance(record.algorithm, AIMDRecord):
+                raise ValueError("an AIMD policy needs an AIMDRecord")
+            algorithm = AIMDLimit(policy, record=record.algorithm)
+        else:
+            if not isinstance(record.algorithm, Gradient2Record):
+                raise ValueError("a Gradient2 policy needs a Gradient2Record")
+            algorithm = Gradient2Limit(policy, record=record.algorithm)
+        return cls(algorithm, record=record, on_change=on_change)
 
     @property
     def algorithm(self) -> LimitAlgorithm:
         return self._algorithm
+
+    @property
+    def state_record(self) -> LimiterRecord:
+        """The record this facade steps (the live object, not a copy)."""
+        return self._rec
 
     @property
     def limit(self) -> int:
@@ -184,17 +294,23 @@ class ConcurrencyLimiter:
 
     @property
     def inflight(self) -> int:
-        return self._inflight
+        return self._rec.inflight
 
     def try_acquire(self) -> bool:
-        if self._inflight >= self._algorithm.limit:
+        r = self._rec
+        if r.inflight >= self._algorithm.limit:
             return False
-        self._inflight += 1
+        r.inflight += 1
+        if self._on_change is not None:
+            self._on_change()
         return True
 
     def release(self, outcome: Outcome, rtt_s: float = 0.0) -> None:
-        if self._inflight == 0:
+        r = self._rec
+        if r.inflight == 0:
             raise RuntimeError("release() without a matching try_acquire()")
         if outcome != "ignore":
-            self._algorithm.update(rtt_s=rtt_s, inflight=self._inflight, dropped=outcome == "drop")
-        self._inflight -= 1
+            self._algorithm.update(rtt_s=rtt_s, inflight=r.inflight, dropped=outcome == "drop")
+        r.inflight -= 1
+        if self._on_change is not None:
+            self._on_change()

@@ -2,17 +2,20 @@
 
 When a provider rejects much of what we send, reject locally with probability
 `max(0, (requests − K·accepts) / (requests + 1))` so we stop spending requests (and its capacity) on
-answers that will be refusals. Pure: driven by an injected clock and `random.Random`; it must not
-sleep, and it does not classify errors (the engine says whether the backend *accepted*).
+answers that will be refusals. `ThrottlePolicy` steps a `ThrottleRecord` (plain data a state backend
+can store or ship) for an explicit `now` and random draw; `AdaptiveThrottle` is the facade with a
+clock and an rng. Pure: it must not sleep, and it does not classify errors (the engine says whether
+the backend *accepted*).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from seawall._clock import Clock
-from seawall.resilience._window import BucketWindow
+from seawall.resilience._window import WindowRecord, window_add, window_totals
 
 _REQUESTS, _ACCEPTS = 0, 1
 
@@ -47,43 +50,88 @@ class ThrottlePolicy:
         if self.min_requests < 0:
             raise ValueError(f"min_requests must be >= 0, got {self.min_requests}")
 
+    # -- steps: pure functions of (policy, record, now, draw) ---------------------------------------------
+    def new_record(self, now: float) -> ThrottleRecord:
+        """No requests seen, window aligned to `now`."""
+        return ThrottleRecord(WindowRecord.empty(now, buckets=self.buckets, fields=2))
+
+    def probability(self, r: ThrottleRecord, now: float) -> float:
+        """The probability of rejecting a request locally at `now`."""
+        requests, accepts = window_totals(r.window, self.window_s / self.buckets, now)
+        if requests < self.min_requests:
+            return 0.0
+        raw = (requests - self.k * accepts) / (requests + 1)
+        return min(max(0.0, raw), self.max_reject_probability)
+
+    def should_reject(self, r: ThrottleRecord, now: float, draw: float) -> bool:
+        """`draw` is uniform in [0, 1): `True` means do not send (a local rejection, counted as a
+        request)."""
+        if draw < self.probability(r, now):
+            window_add(r.window, self.window_s / self.buckets, now, _REQUESTS)
+            return True
+        return False
+
+    def observe(self, r: ThrottleRecord, now: float, accepted: bool) -> None:
+        """The outcome of one request that was sent."""
+        bucket_s = self.window_s / self.buckets
+        window_add(r.window, bucket_s, now, _REQUESTS)
+        if accepted:
+            window_add(r.window, bucket_s, now, _ACCEPTS)
+
+
+@dataclass(slots=True)
+class ThrottleRecord:
+    """One provider's requests and accepts per bucket (the origin is a `Clock.now` reading)."""
+
+    window: WindowRecord
+
 
 class AdaptiveThrottle:
     """One provider's throttle: `should_reject()` before sending, `record(accepted)` after.
 
     `accepted` is whether the provider *processed* the request: successes and client-fault 4xx are
     accepted; 429, 529, 5xx, timeouts and connection failures are not (`ErrorClass.provider_health`).
-    Calls the engine abandons for its own reasons (client cancel) should not be recorded.
+    Calls the engine abandons for its own reasons (client cancel) should not be recorded. A facade:
+    `ThrottlePolicy` steps a `ThrottleRecord` (pass `record` to step an existing one).
     """
 
-    __slots__ = ("_policy", "_rng", "_window")
+    __slots__ = ("_clock", "_on_change", "_policy", "_rec", "_rng")
 
     def __init__(
-        self, clock: Clock, policy: ThrottlePolicy | None = None, *, rng: random.Random | None = None
+        self,
+        clock: Clock,
+        policy: ThrottlePolicy | None = None,
+        *,
+        rng: random.Random | None = None,
+        record: ThrottleRecord | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
+        self._clock = clock
         self._policy = policy or ThrottlePolicy()
-        p = self._policy
-        self._window = BucketWindow(clock, bucket_s=p.window_s / p.buckets, buckets=p.buckets, fields=2)
+        self._rec = record or self._policy.new_record(clock.now())
         self._rng = rng or random.Random()
+        self._on_change = on_change
+
+    @property
+    def state_record(self) -> ThrottleRecord:
+        """The record this facade steps (the live object, not a copy)."""
+        return self._rec
 
     def probability(self) -> float:
         """The current probability of rejecting a request locally."""
-        p = self._policy
-        requests, accepts = self._window.totals()
-        if requests < p.min_requests:
-            return 0.0
-        raw = (requests - p.k * accepts) / (requests + 1)
-        return min(max(0.0, raw), p.max_reject_probability)
+        return self._policy.probability(self._rec, self._clock.now())
 
     def should_reject(self) -> bool:
         """Draw once: `True` means do not send (a local rejection, counted as a request)."""
-        if self._rng.random() < self.probability():
-            self._window.add(_REQUESTS)
-            return True
-        return False
+        draw = self._rng.random()
+        if not self._policy.should_reject(self._rec, self._clock.now(), draw):
+            return False
+        if self._on_change is not None:
+            self._on_change()
+        return True
 
     def record(self, accepted: bool) -> None:
         """Record the outcome of one request that was sent."""
-        self._window.add(_REQUESTS)
-        if accepted:
-            self._window.add(_ACCEPTS)
+        self._policy.observe(self._rec, self._clock.now(), accepted)
+        if self._on_change is not None:
+            self._on_change()
