@@ -8,9 +8,10 @@ Three forms, one module:
   `{"$ref": "attempts.N.response_body"}` (a pass-through request's record is then about a quarter
   smaller). References point backwards only: request, then attempts in order, then response.
 - **The stored form** (`to_stored` / `from_stored`): what every store receives, a `StoredTrace`. The
-  line again, except that bodies of `BLOB_MIN` characters or more are moved out into blobs keyed by
-  their SHA-256 and written `{"$blob": "<sha256>"}`, so a prompt sent a thousand times is kept once.
-  When no body is that large, the stored data *is* the journal line (no second encode).
+  line again, except that request bodies of `BLOB_MIN` characters or more are moved out into blobs
+  keyed by their SHA-256 and written `{"$blob": "<sha256>"}`, so a prompt sent a thousand times is
+  kept once. Answers stay inline (they rarely repeat; hashing them costs more than it saves). When
+  no request body is that large, the stored data *is* the journal line (no second encode).
 - **Plain builtins** (`to_json`): the fully expanded record as dicts and lists, for the admin API
   and `seawall traces show --json`; the key names are the schema's.
 
@@ -194,24 +195,22 @@ def _has_pointers(record: TraceRecord) -> bool:
 def to_stored(record: TraceRecord, line: bytes) -> StoredTrace:
     """What a store writes for `record`, whose JSON line (`encode(record)`) is `line`.
 
-    Bodies of `BLOB_MIN` characters or more (client request, upstream requests and answers, the
-    response) go into blobs by SHA-256; with none that large `data` is `line` itself."""
-    if _largest_body(record) < BLOB_MIN:
+    Request bodies of `BLOB_MIN` characters or more (the client's, and what each attempt sent
+    upstream) go into blobs by SHA-256: prompts are what repeats between requests (system prompts,
+    few-shot examples, retrieved context), so each is stored once. Answers rarely repeat and stay
+    inline (a body repeated within the record is a `$ref` already). With no request body that
+    large, `data` is `line` itself: no second encode on the writer thread."""
+    if _largest_request(record) < BLOB_MIN:
         return StoredTrace(summary(record), line, {})
     blobs: dict[str, bytes] = {}
     deduped = _with_refs(record)
     request = deduped.request
-    response = deduped.response
     stored = msgspec.structs.replace(
         deduped,
         request=msgspec.structs.replace(request, body=_blob(request.body, blobs)),
         attempts=tuple(
-            msgspec.structs.replace(
-                a, request_body=_blob(a.request_body, blobs), response_body=_blob(a.response_body, blobs)
-            )
-            for a in deduped.attempts
+            msgspec.structs.replace(a, request_body=_blob(a.request_body, blobs)) for a in deduped.attempts
         ),
-        response=msgspec.structs.replace(response, body=_blob(response.body, blobs)),
     )
     return StoredTrace(summary(record), _encoder.encode(stored), blobs)
 
@@ -222,10 +221,10 @@ def from_stored(data: bytes, fetch_blob: FetchBlob) -> TraceRecord:
     return _decode(data, fetch_blob)
 
 
-def _largest_body(record: TraceRecord) -> int:
-    largest = max(_size(record.request.body), _size(record.response.body))
+def _largest_request(record: TraceRecord) -> int:
+    largest = _size(record.request.body)
     for attempt in record.attempts:
-        largest = max(largest, _size(attempt.request_body), _size(attempt.response_body))
+        largest = max(largest, _size(attempt.request_body))
     return largest
 
 

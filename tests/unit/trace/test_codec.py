@@ -172,7 +172,7 @@ def test_small_records_are_stored_as_their_journal_line() -> None:
     assert from_stored(stored.data, _no_blobs) == rec
 
 
-def test_large_bodies_become_blobs_stored_once() -> None:
+def test_large_request_bodies_become_blobs_stored_once_and_answers_stay_inline() -> None:
     prompt = "x" * BLOB_MIN
     answer = "y" * 5000
     rec = record(
@@ -184,14 +184,13 @@ def test_large_bodies_become_blobs_stored_once() -> None:
     stored = to_stored(rec, line)
     raw = orjson.loads(stored.data)
     prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()
-    answer_hash = hashlib.sha256(answer.encode()).hexdigest()
-    assert stored.blobs == {prompt_hash: prompt.encode(), answer_hash: answer.encode()}
+    assert stored.blobs == {prompt_hash: prompt.encode()}
     assert raw["request"]["body"] == {"$blob": prompt_hash}
     assert raw["attempts"][0]["request_body"] == {"$ref": "request.body"}  # references stay references
-    assert raw["attempts"][0]["response_body"] == {"$blob": answer_hash}
+    assert raw["attempts"][1]["request_body"] == {"$ref": "request.body"}  # equal text: a reference too
+    assert raw["attempts"][0]["response_body"] == answer  # answers rarely repeat: inline
     assert raw["response"]["body"] == {"$ref": "attempts.0.response_body"}
     assert b"xxxx" not in stored.data
-    assert b"yyyy" not in stored.data
     assert from_stored(stored.data, stored.blobs.get) == rec
 
 
