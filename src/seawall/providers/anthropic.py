@@ -42,7 +42,7 @@ from seawall.providers._anthropic_wire import (
     to_anthropic_request,
 )
 from seawall.providers._http import HTTPProvider, SSEParser, decode_read
-from seawall.providers.openai import chunk_has_content
+from seawall.providers._wire_common import chunk_has_content
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 #: Request fields models without sampling knobs reject (see `to_anthropic_request`).

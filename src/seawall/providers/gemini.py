@@ -29,7 +29,7 @@ from seawall.providers._gemini_wire import (
     to_gemini_request,
 )
 from seawall.providers._http import HTTPProvider, SSEParser, decode_read, ratelimit_headers
-from seawall.providers.openai import chunk_has_content
+from seawall.providers._wire_common import chunk_has_content
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _RL_PREFIXES = ("x-ratelimit-",)

@@ -28,6 +28,7 @@ from seawall.errors import (
     UpstreamUnavailable,
 )
 from seawall.providers._http import HTTPProvider, SSEParser, decode_read, ratelimit_headers
+from seawall.providers._wire_common import chunk_has_content
 from seawall.resilience import parse_retry_after
 
 _RL_PREFIXES = ("x-ratelimit-",)
@@ -87,25 +88,6 @@ def classify_openai_error(status: int, body: bytes, headers: Mapping[str, str]) 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     return parse_retry_after(headers, now_epoch=time.time())
-
-
-def chunk_has_content(data: Mapping[str, Any]) -> bool:
-    """True if a chunk carries something beyond the opening role announcement."""
-    choices = data.get("choices")
-    if not choices:
-        return data.get("usage") is not None
-    for choice in choices:
-        if choice.get("finish_reason"):
-            return True
-        delta = choice.get("delta") or {}
-        if (
-            delta.get("content")
-            or delta.get("tool_calls")
-            or delta.get("refusal")
-            or delta.get("function_call")
-        ):
-            return True
-    return False
 
 
 #: Seawall extension fields of canonical bodies translated from another dialect (Anthropic ingress):
