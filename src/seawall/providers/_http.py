@@ -78,36 +78,22 @@ def decode_read(chunks: Iterator[Chunk]) -> tuple[list[Chunk], UpstreamError | N
 
 
 class SSEParser:
-    """Incremental Server-Sent Events parser over raw bytes: yields (event, data) per event."""
+    """Incremental Server-Sent Events parser over raw bytes.
+
+    `events()` is the parser; `feed()` and `feed_raw()` are views of its result for callers that
+    want less or more of each event. Line ends are normalised to LF; comments and fields other than
+    `event` and `data` are ignored; an event is held until its blank line arrives.
+    """
 
     __slots__ = ("_buf",)
 
     def __init__(self) -> None:
         self._buf = b""
 
-    def feed(self, data: bytes) -> list[tuple[str | None, bytes]]:
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        buf = self._buf + data if self._buf else data
-        if b"\n\n" not in buf:
-            self._buf = buf
-            return []
-        *blocks, self._buf = buf.split(b"\n\n")
-        events: list[tuple[str | None, bytes]] = []
-        for block in blocks:
-            if not block:
-                continue
-            if block.startswith(b"data: ") and b"\n" not in block:  # the common case, fast
-                events.append((None, block[6:]))
-                continue
-            event, payload = _fields(block)
-            if payload is not None or event is not None:
-                events.append((event, payload or b""))
-        return events
-
-    def feed_raw(self, data: bytes) -> list[tuple[str | None, bytes, bytes]]:
-        """Like `feed`, plus each event's own bytes (LF line ends, ending in a blank line) as the
-        third item: what a pass-through relays unchanged."""
+    def events(self, data: bytes) -> list[tuple[str | None, bytes, bytes]]:
+        """Feed one read; return the events it completed as (event name or `None`, data, block),
+        where `block` is the event's own bytes (LF line ends) without the blank line that closed it:
+        what a pass-through relays, once the blank line is put back."""
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         buf = self._buf + data if self._buf else data
@@ -120,12 +106,21 @@ class SSEParser:
             if not block:
                 continue
             if block.startswith(b"data: ") and b"\n" not in block:  # the common case, fast
-                events.append((None, block[6:], block + b"\n\n"))
+                events.append((None, block[6:], block))
                 continue
             event, payload = _fields(block)
             if payload is not None or event is not None:
-                events.append((event, payload or b"", block + b"\n\n"))
+                events.append((event, payload or b"", block))
         return events
+
+    def feed(self, data: bytes) -> list[tuple[str | None, bytes]]:
+        """Like `events()`, without the blocks: (event, data) per event."""
+        return [(event, payload) for event, payload, _ in self.events(data)]
+
+    def feed_raw(self, data: bytes) -> list[tuple[str | None, bytes, bytes]]:
+        """Like `events()`, each block ending in its blank line (LF line ends): the event's bytes
+        exactly as a pass-through relays them."""
+        return [(event, payload, block + b"\n\n") for event, payload, block in self.events(data)]
 
     @property
     def pending(self) -> bytes:

@@ -140,8 +140,8 @@ class AnthropicProvider(HTTPProvider):
         parser = SSEParser()
 
         def read(piece: bytes) -> Iterator[Chunk]:
-            for event, payload, block in parser.feed_raw(piece):
-                yield from self._decode(decoder, event, payload, block if native else None, info)
+            for event, payload, block in parser.events(piece):
+                yield from self._decode(decoder, event, payload, block + b"\n\n" if native else None, info)
                 if decoder.done:
                     return
 

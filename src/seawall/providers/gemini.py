@@ -99,7 +99,7 @@ class GeminiProvider(HTTPProvider):
         parser = SSEParser()
 
         def read(piece: bytes) -> Iterator[Chunk]:
-            for _event, payload in parser.feed(piece):
+            for _event, payload, _block in parser.events(piece):
                 event = self.event_json(payload)
                 for chunk in decoder.feed(event):
                     yield Chunk(chunk, None, chunk_has_content(chunk))

@@ -181,7 +181,7 @@ class OpenAIProvider(HTTPProvider):
 
         def read(piece: bytes) -> Iterator[Chunk]:
             nonlocal done
-            for _event, payload in parser.feed(piece):
+            for _event, payload, _block in parser.events(piece):
                 if payload == b"[DONE]":
                     done = True
                     return
