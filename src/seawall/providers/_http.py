@@ -37,6 +37,21 @@ def make_client(*, max_connections: int, connect_timeout_s: float) -> H1Client:
     return H1Client(max_connections=max_connections, connect_timeout_s=connect_timeout_s, keepalive_s=30.0)
 
 
+def provider_headers(
+    fixed: Mapping[str, str], configured: Mapping[str, str] | None, credential: tuple[str, str] | None
+) -> dict[str, str]:
+    """The headers a provider sends on every request: its own (`content-type`, a version header),
+    then the configured ones, which may replace them, then the credential, which nothing replaces.
+    Names are lower-cased, so a configured `Content-Type` replaces the default instead of going up
+    beside it, and a client header can be merged by name (`anthropic.py`)."""
+    headers = {name.lower(): value for name, value in fixed.items()}
+    if configured:
+        headers.update({name.lower(): value for name, value in configured.items()})
+    if credential is not None:
+        headers[credential[0].lower()] = credential[1]
+    return headers
+
+
 def transport_error(exc: BaseException, *, streaming: bool = False) -> UpstreamError:
     """Map a client/OS exception to Seawall's tree (the one boundary for transport errors)."""
     if isinstance(exc, asyncio.TimeoutError):

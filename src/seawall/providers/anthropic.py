@@ -41,7 +41,7 @@ from seawall.providers._anthropic_wire import (
     parse_anthropic_ratelimit,
     to_anthropic_request,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, decode_read
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read, provider_headers
 from seawall.providers._wire_common import chunk_has_content
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -71,13 +71,11 @@ class AnthropicProvider(HTTPProvider):
         sampling_params: bool = True,
     ) -> None:
         root = base_url.rstrip("/")
-        own = {
-            "content-type": "application/json",
-            "anthropic-version": anthropic_version,
-            **{k.lower(): v for k, v in (headers or {}).items()},
-        }
-        if api_key:
-            own["x-api-key"] = api_key
+        own = provider_headers(
+            {"content-type": "application/json", "anthropic-version": anthropic_version},
+            headers,
+            ("x-api-key", api_key) if api_key else None,
+        )
         super().__init__(name, own, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
         self._url = root + ("/messages" if root.endswith("/v1") else "/v1/messages")
         self._default_max_tokens = default_max_tokens

@@ -28,7 +28,7 @@ from seawall.providers._gemini_wire import (
     from_gemini_response,
     to_gemini_request,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, decode_read, ratelimit_headers
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read, provider_headers, ratelimit_headers
 from seawall.providers._wire_common import chunk_has_content
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -53,9 +53,9 @@ class GeminiProvider(HTTPProvider):
         connect_timeout_s: float = 10.0,
     ) -> None:
         root = base_url.rstrip("/")
-        own = {"content-type": "application/json", **(headers or {})}
-        if api_key:
-            own["x-goog-api-key"] = api_key
+        own = provider_headers(
+            {"content-type": "application/json"}, headers, ("x-goog-api-key", api_key) if api_key else None
+        )
         super().__init__(name, own, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
         self._root = root if root.endswith(("/v1beta", "/v1", "/v1alpha")) else root + "/v1beta"
 

@@ -27,7 +27,7 @@ from seawall.errors import (
     UpstreamStreamCut,
     UpstreamUnavailable,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, decode_read, ratelimit_headers
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read, provider_headers, ratelimit_headers
 from seawall.providers._wire_common import chunk_has_content
 from seawall.resilience import parse_retry_after
 
@@ -137,9 +137,11 @@ class OpenAIProvider(HTTPProvider):
         max_connections: int = 1000,
         connect_timeout_s: float = 10.0,
     ) -> None:
-        own = {"Content-Type": "application/json", **(headers or {})}
-        if api_key:
-            own["Authorization"] = f"Bearer {api_key}"
+        own = provider_headers(
+            {"content-type": "application/json"},
+            headers,
+            ("authorization", f"Bearer {api_key}") if api_key else None,
+        )
         super().__init__(name, own, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
         self._url = base_url.rstrip("/") + "/chat/completions"
 
