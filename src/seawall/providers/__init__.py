@@ -35,9 +35,7 @@ def build_provider(pc: ProviderConfig, *, base_url: str | None = None) -> Provid
             base_url or pc.base_url or "https://api.anthropic.com",
             anthropic_version=pc.anthropic_version,
             default_max_tokens=pc.default_max_tokens,
-            # `sampling_params: false` (models that reject temperature/top_p/top_k) is a requested
-            # ProviderConfig key; until it exists every Anthropic provider keeps sampling knobs.
-            sampling_params=bool(getattr(pc, "sampling_params", True)),
+            sampling_params=pc.sampling_params,
             api_key=key,
             headers=pc.headers,
             max_connections=pc.max_connections,
