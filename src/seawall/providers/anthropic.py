@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from seawall._clock import Clock
 from seawall._types import (
     AttemptInfo,
     AttemptTimeouts,
@@ -42,6 +43,7 @@ from seawall.providers._anthropic_wire import (
     to_anthropic_request,
 )
 from seawall.providers._http import HTTPProvider, SSEParser, decode_read, provider_headers
+from seawall.providers._transport import Transport
 from seawall.providers._wire_common import chunk_has_content
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -69,6 +71,8 @@ class AnthropicProvider(HTTPProvider):
         anthropic_version: str = "2023-06-01",
         default_max_tokens: int = 4096,
         sampling_params: bool = True,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         root = base_url.rstrip("/")
         own = provider_headers(
@@ -76,7 +80,14 @@ class AnthropicProvider(HTTPProvider):
             headers,
             ("x-api-key", api_key) if api_key else None,
         )
-        super().__init__(name, own, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
+        super().__init__(
+            name,
+            own,
+            max_connections=max_connections,
+            connect_timeout_s=connect_timeout_s,
+            transport=transport,
+            clock=clock,
+        )
         self._url = root + ("/messages" if root.endswith("/v1") else "/v1/messages")
         self._default_max_tokens = default_max_tokens
         self._sampling_params = sampling_params

@@ -67,5 +67,7 @@ async def test_sampling_params_default_keeps_them(tmp_path: Path) -> None:
 def test_sampling_params_must_be_a_boolean(tmp_path: Path) -> None:
     path = tmp_path / "seawall.yaml"
     path.write_text(CONFIG.format(url="http://a:1", extra="    sampling_params: sometimes"))
-    with pytest.raises(ConfigError, match=r"providers\[0\]\.sampling_params: Input should be a valid boolean"):
+    with pytest.raises(
+        ConfigError, match=r"providers\[0\]\.sampling_params: Input should be a valid boolean"
+    ):
         load_config(path)
