@@ -1,5 +1,5 @@
 """Provider adapters, one per wire dialect, built from config by `build_provider`, and the transport
-seam they send through (`Transport`)."""
+seam they send through (`Transport`; `MockTransport` answers from a function, for tests)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from seawall._clock import Clock
 from seawall.config import ProviderConfig
 from seawall.errors import ConfigError
 from seawall.providers._base import Provider
+from seawall.providers._mock import MockResponse, MockTransport
 from seawall.providers._transport import (
     USE_CLIENT_DEFAULT,
     ConnectError,
@@ -33,7 +34,7 @@ def build_provider(
 
     `base_url` overrides the configured one: for `kind: simulated` it is the embedded simulator's
     root URL, which serves all three dialects (`dialect:` picks the one this provider speaks).
-    `transport` replaces the provider's own pooled HTTP/1.1 client, and
+    `transport` replaces the provider's own pooled HTTP/1.1 client (e.g. a `MockTransport`), and
     `clock` the real clock (`MonotonicClock`); both are the adapter's to use and close.
     """
     key = pc.api_key.get_secret_value() if pc.api_key is not None else None
@@ -85,6 +86,8 @@ __all__ = [
     "ConnectError",
     "Disconnected",
     "GeminiProvider",
+    "MockResponse",
+    "MockTransport",
     "OpenAIProvider",
     "ProtocolError",
     "Provider",
