@@ -17,6 +17,7 @@ from seawall.providers._transport import (
     TransportError,
     UpstreamRequest,
     UpstreamResponse,
+    UseClientDefault,
 )
 from seawall.providers.anthropic import AnthropicProvider
 from seawall.providers.gemini import GeminiProvider
@@ -95,6 +96,7 @@ __all__ = [
     "TransportError",
     "UpstreamRequest",
     "UpstreamResponse",
+    "UseClientDefault",
     "build_provider",
     "classify_openai_error",
 ]

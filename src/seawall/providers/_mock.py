@@ -14,7 +14,8 @@ Failures are raised with the transport vocabulary (`_transport`), as the H1 clie
 before the answer, by the handler itself (`raise ConnectError(...)`, `raise TimeoutError`); in
 the middle of a body, by an exception (class or instance) placed among the body's pieces. A body
 given as a generator runs lazily, one piece per read, so it can advance a `ManualClock` between
-reads. Time never passes by itself here: an idle timeout is a `TimeoutError` piece.
+reads (and, like any generator, only once: build such a `MockResponse` inside the handler). Time
+never passes by itself here: an idle timeout is a `TimeoutError` piece.
 
 This module does no I/O and reads no clock.
 """
