@@ -2,7 +2,9 @@
 
 Calls the ASGI app directly with a fixed Chat Completions request while the upstream adapter is
 replaced by a stub that returns a canned answer, so the figure is Seawall's code alone (ingress,
-engine with every resilience policy, traces, metrics), not uvicorn's or aiohttp's.
+engine with every resilience policy, traces, metrics), not uvicorn's or aiohttp's. In stream mode
+the real OpenAI adapter runs (SSE parsing, event handling, the record of its reads in
+`AttemptInfo`) over a stub transport whose answer arrives in one read.
 
     .venv/bin/python benchmarks/inprocess.py                 # tracing off and on (SQLite)
     .venv/bin/python benchmarks/inprocess.py --requests 50000
@@ -14,12 +16,14 @@ import argparse
 import asyncio
 import tempfile
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
 import orjson
 
 from seawall._gateway import Gateway
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Completion, Dialect, Target
+from seawall.providers import OpenAIProvider, UpstreamRequest
 from seawall.server import SeawallApp
 
 ANSWER = orjson.dumps(
@@ -83,6 +87,34 @@ def sse_answer(events: int = 13) -> bytes:
 SSE = sse_answer()
 
 
+class StubStream:
+    """A 200 answer whose body is the whole SSE stream, in one read."""
+
+    status = 200
+    headers: ClassVar[dict[str, str]] = {}
+
+    async def read(self) -> bytes:
+        return SSE
+
+    async def iter_chunks(self, idle_timeout: float | None = None) -> AsyncIterator[bytes]:
+        yield SSE
+
+    def release(self) -> None:
+        return None
+
+
+class StubTransport:
+    """Answers every request at once with `StubStream` (no network)."""
+
+    answer = StubStream()  # one for all requests: it holds no state
+
+    async def send(self, request: UpstreamRequest) -> StubStream:
+        return self.answer
+
+    async def aclose(self) -> None:
+        return None
+
+
 async def measure(store: str, requests: int, mode: str = "json") -> float:
     folder = tempfile.mkdtemp(prefix="seawall-inprocess-")
     config: dict[str, Any] = {
@@ -97,13 +129,11 @@ async def measure(store: str, requests: int, mode: str = "json") -> float:
     if mode == "json":
         gateway.engine.providers["up"] = StubProvider()  # type: ignore[assignment]
     else:
-        # the real OpenAI adapter (SSE parsing, event handling), its HTTP read replaced by one piece
-        async def pieces(*args: Any) -> Any:
-            info = args[-1]
-            info.status = 200
-            yield SSE
-
-        gateway.engine.providers["up"].pieces = pieces  # type: ignore[attr-defined, method-assign]
+        # the real OpenAI adapter (SSE parsing, event handling, the record of its reads) over a
+        # transport whose HTTP read is replaced by one piece
+        gateway.engine.providers["up"] = OpenAIProvider(
+            "up", "http://127.0.0.1:9/v1", transport=StubTransport()
+        )
         body = BODY[:-1] + b',"stream":true,"stream_options":{"include_usage":true}}'
     app = SeawallApp(gateway)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -2,7 +2,7 @@ import orjson
 import pytest
 
 from seawall.errors import ErrorClass, UpstreamRateLimited
-from seawall.providers.openai import chunk_has_content, classify_openai_error
+from seawall.providers.openai import classify_openai_error
 
 
 def body(message: str, code: str | None = None, etype: str | None = None) -> bytes:
@@ -51,13 +51,3 @@ def test_retry_and_fallback_semantics() -> None:
     assert not ErrorClass.BAD_REQUEST.retryable and not ErrorClass.BAD_REQUEST.may_fall_back
     assert not ErrorClass.AUTH.retryable and ErrorClass.AUTH.may_fall_back
     assert ErrorClass.CONTEXT_LENGTH.may_fall_back and not ErrorClass.CONTENT_FILTER.may_fall_back
-
-
-def test_chunk_content_detection() -> None:
-    role = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
-    text = {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}
-    tool = {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0}]}, "finish_reason": None}]}
-    finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-    usage = {"choices": [], "usage": {"total_tokens": 3}}
-    assert not chunk_has_content(role)
-    assert all(chunk_has_content(c) for c in (text, tool, finish, usage))

@@ -39,6 +39,8 @@ class ProviderConfig(Strict):
     # anthropic only: Messages API requires max_tokens; used when the client omits it.
     default_max_tokens: int = Field(default=4096, ge=1)
     anthropic_version: str = "2023-06-01"
+    # anthropic only: false leaves temperature/top_p/top_k out of requests (models that reject them).
+    sampling_params: bool = True
 
     @field_validator("base_url")
     @classmethod

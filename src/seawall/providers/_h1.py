@@ -12,10 +12,13 @@ connection when a reused one turns out to have been closed by the server before 
 
 Not supported (not needed for provider APIs): proxies, redirects, HTTP/2, cookies, `Expect`.
 
-Errors: `H1ConnectError` (could not connect; `__cause__` is the OS error), `H1Disconnected`
-(the server closed the connection before the answer was complete), `H1ProtocolError`
-(unparseable answer), `asyncio.TimeoutError` (connect or idle timeout); `ValueError` before
-anything is sent if a header name or value holds a line break (header injection).
+It is the default `Transport` (`_transport`): `send(UpstreamRequest)` returns a `Response` once
+the head has arrived. Errors are the transport vocabulary (`_transport`), under this module's
+historical names: `H1ConnectError` = `ConnectError` (could not connect; `__cause__` is the OS
+error), `H1Disconnected` = `Disconnected` (the server closed the connection before the answer was
+complete), `H1ProtocolError` = `ProtocolError` (unparseable answer), `asyncio.TimeoutError`
+(connect, head or idle timeout); `ValueError` before anything is sent if a header name or value
+holds a line break (header injection).
 """
 
 from __future__ import annotations
@@ -32,24 +35,25 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from seawall.providers._transport import (
+    USE_CLIENT_DEFAULT,
+    ConnectError,
+    Disconnected,
+    ProtocolError,
+    TransportError,
+    UpstreamRequest,
+    UseClientDefault,
+)
+
 HIGH_WATER = 256 * 1024  # bytes buffered from a streamed answer before reading pauses
 LOW_WATER = 64 * 1024
 
 
-class H1Error(Exception):
-    """Base of this client's errors."""
-
-
-class H1ConnectError(H1Error):
-    """The connection could not be opened."""
-
-
-class H1Disconnected(H1Error):
-    """The server closed the connection before the answer was complete."""
-
-
-class H1ProtocolError(H1Error):
-    """The server's answer is not valid HTTP/1.1 (or uses an unsupported encoding)."""
+# The client raises the transport vocabulary itself, so any transport's failures map the same way.
+H1Error = TransportError
+H1ConnectError = ConnectError
+H1Disconnected = Disconnected
+H1ProtocolError = ProtocolError
 
 
 class _Origin:
@@ -440,14 +444,21 @@ class H1Client:
         headers: Mapping[str, str],
         body: bytes = b"",
         *,
-        connect_timeout: float | None = -1.0,
+        connect_timeout: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
         head_timeout: float | None = None,
     ) -> Response:
         """Send one request and wait for the answer's head (status + headers). `connect_timeout`
         defaults to the client's; `head_timeout` bounds the wait for the head once sent."""
-        if connect_timeout is not None and connect_timeout < 0:
+        return await self.send(UpstreamRequest(method, url, headers, body, connect_timeout, head_timeout))
+
+    async def send(self, request: UpstreamRequest) -> Response:
+        """`request` as a `Transport` sends it: see `request()`."""
+        connect_timeout = request.connect_timeout
+        if connect_timeout is USE_CLIENT_DEFAULT:
             connect_timeout = self.connect_timeout_s
-        origin = self._origin(method, url)
+        headers = request.headers
+        body = request.body
+        origin = self._origin(request.method, request.url)
         pool = self._pools.get(origin.key)
         if pool is None:
             pool = self._pools[origin.key] = _Pool(self, origin)
@@ -468,7 +479,7 @@ class H1Client:
                 connect_timeout
             )
             try:
-                return await self._exchange(conn, head, body, head_timeout)
+                return await self._exchange(conn, head, body, request.head_timeout)
             except H1Disconnected:
                 conn.close()
                 if attempt or not conn.reused or conn.got_bytes:

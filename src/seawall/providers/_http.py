@@ -1,16 +1,17 @@
-"""What every HTTP adapter shares: one pooled HTTP/1.1 client (`_h1`) per provider, an SSE parser, and the
-single place where transport exceptions become `UpstreamError`s.
+"""What every HTTP adapter shares: the transport it sends through (by default one pooled HTTP/1.1
+client per provider, `_h1`), an SSE parser, the record of the upstream's bytes in `AttemptInfo`, and
+the single place where transport exceptions become `UpstreamError`s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import orjson
 
+from seawall._clock import Clock, MonotonicClock
 from seawall._types import AttemptInfo, AttemptTimeouts, Chunk, Dialect
 from seawall.errors import (
     InvalidRequest,
@@ -20,38 +21,57 @@ from seawall.errors import (
     UpstreamStreamCut,
     UpstreamTimeout,
 )
-from seawall.providers._h1 import (
-    H1Client,
-    H1ConnectError,
-    H1Disconnected,
-    H1Error,
-    H1ProtocolError,
-    Response,
+from seawall.providers._h1 import H1Client
+from seawall.providers._transport import (
+    USE_CLIENT_DEFAULT,
+    ConnectError,
+    Disconnected,
+    ProtocolError,
+    Transport,
+    TransportError,
+    UpstreamRequest,
+    UpstreamResponse,
+    UseClientDefault,
 )
 from seawall.resilience import parse_retry_after
 
 
-def make_client(*, max_connections: int, connect_timeout_s: float) -> H1Client:
+def default_transport(*, max_connections: int, connect_timeout_s: float) -> H1Client:
     """One pooled client per provider; never one per request. It never retries by itself (except
     resending once on a fresh connection when a kept-alive one was found closed: see `_h1`)."""
     return H1Client(max_connections=max_connections, connect_timeout_s=connect_timeout_s, keepalive_s=30.0)
 
 
+def provider_headers(
+    fixed: Mapping[str, str], configured: Mapping[str, str] | None, credential: tuple[str, str] | None
+) -> dict[str, str]:
+    """The headers a provider sends on every request: its own (`content-type`, a version header),
+    then the configured ones, which may replace them, then the credential, which nothing replaces.
+    Names are lower-cased, so a configured `Content-Type` replaces the default instead of going up
+    beside it, and a client header can be merged by name (`anthropic.py`)."""
+    headers = {name.lower(): value for name, value in fixed.items()}
+    if configured:
+        headers.update({name.lower(): value for name, value in configured.items()})
+    if credential is not None:
+        headers[credential[0].lower()] = credential[1]
+    return headers
+
+
 def transport_error(exc: BaseException, *, streaming: bool = False) -> UpstreamError:
-    """Map a client/OS exception to Seawall's tree (the one boundary for transport errors)."""
+    """Map a transport's failure (see `_transport`) to Seawall's tree: the one boundary for them."""
     if isinstance(exc, asyncio.TimeoutError):
         return UpstreamTimeout(f"upstream timed out: {exc or type(exc).__name__}")
-    if isinstance(exc, H1ProtocolError):
+    if isinstance(exc, ProtocolError):
         if streaming:
             return UpstreamStreamCut(f"upstream stream broke: {exc}")
         return UpstreamBadResponse(f"upstream answer broke: {exc}")
-    if isinstance(exc, H1ConnectError):
+    if isinstance(exc, ConnectError):
         return UpstreamConnectionError(str(exc))
-    if isinstance(exc, H1Disconnected):
+    if isinstance(exc, Disconnected):
         if streaming:
             return UpstreamStreamCut("upstream closed the connection mid-stream")
         return UpstreamConnectionError("upstream closed the connection without an answer")
-    if isinstance(exc, H1Error | OSError):
+    if isinstance(exc, TransportError | OSError):
         if streaming:
             return UpstreamStreamCut(f"upstream connection failed mid-stream: {exc}")
         return UpstreamConnectionError(f"upstream connection failed: {exc or type(exc).__name__}")
@@ -78,36 +98,22 @@ def decode_read(chunks: Iterator[Chunk]) -> tuple[list[Chunk], UpstreamError | N
 
 
 class SSEParser:
-    """Incremental Server-Sent Events parser over raw bytes: yields (event, data) per event."""
+    """Incremental Server-Sent Events parser over raw bytes.
+
+    `events()` is the parser; `feed()` and `feed_raw()` are views of its result for callers that
+    want less or more of each event. Line ends are normalised to LF; comments and fields other than
+    `event` and `data` are ignored; an event is held until its blank line arrives.
+    """
 
     __slots__ = ("_buf",)
 
     def __init__(self) -> None:
         self._buf = b""
 
-    def feed(self, data: bytes) -> list[tuple[str | None, bytes]]:
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        buf = self._buf + data if self._buf else data
-        if b"\n\n" not in buf:
-            self._buf = buf
-            return []
-        *blocks, self._buf = buf.split(b"\n\n")
-        events: list[tuple[str | None, bytes]] = []
-        for block in blocks:
-            if not block:
-                continue
-            if block.startswith(b"data: ") and b"\n" not in block:  # the common case, fast
-                events.append((None, block[6:]))
-                continue
-            event, payload = _fields(block)
-            if payload is not None or event is not None:
-                events.append((event, payload or b""))
-        return events
-
-    def feed_raw(self, data: bytes) -> list[tuple[str | None, bytes, bytes]]:
-        """Like `feed`, plus each event's own bytes (LF line ends, ending in a blank line) as the
-        third item: what a pass-through relays unchanged."""
+    def events(self, data: bytes) -> list[tuple[str | None, bytes, bytes]]:
+        """Feed one read; return the events it completed as (event name or `None`, data, block),
+        where `block` is the event's own bytes (LF line ends) without the blank line that closed it:
+        what a pass-through relays, once the blank line is put back."""
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         buf = self._buf + data if self._buf else data
@@ -120,12 +126,21 @@ class SSEParser:
             if not block:
                 continue
             if block.startswith(b"data: ") and b"\n" not in block:  # the common case, fast
-                events.append((None, block[6:], block + b"\n\n"))
+                events.append((None, block[6:], block))
                 continue
             event, payload = _fields(block)
             if payload is not None or event is not None:
-                events.append((event, payload or b"", block + b"\n\n"))
+                events.append((event, payload or b"", block))
         return events
+
+    def feed(self, data: bytes) -> list[tuple[str | None, bytes]]:
+        """Like `events()`, without the blocks: (event, data) per event."""
+        return [(event, payload) for event, payload, _ in self.events(data)]
+
+    def feed_raw(self, data: bytes) -> list[tuple[str | None, bytes, bytes]]:
+        """Like `events()`, each block ending in its blank line (LF line ends): the event's bytes
+        exactly as a pass-through relays them."""
+        return [(event, payload, block + b"\n\n") for event, payload, block in self.events(data)]
 
     @property
     def pending(self) -> bytes:
@@ -156,34 +171,53 @@ def ratelimit_headers(headers: Mapping[str, str], prefixes: tuple[str, ...]) -> 
 
 
 class HTTPProvider:
-    """What the HTTP adapters share: the pooled client, one POST with every failure mapped, and
-    the opening of a streamed answer. Subclasses set `dialect`, `label`, and implement
-    `classify()` (wire errors → `UpstreamError`) and `ratelimit()` (headers worth recording)."""
+    """What the HTTP adapters share: the transport, one POST with every failure mapped, and the
+    opening of a streamed answer, both recording what the upstream sent in `AttemptInfo`.
+    Subclasses set `dialect`, `label`, and implement `classify()` (wire errors → `UpstreamError`)
+    and `ratelimit()` (headers worth recording).
+
+    `transport` defaults to this provider's own pooled H1 client, created on first use (one per
+    provider, never one per request) and closed by `aclose()`; a given transport is closed by
+    `aclose()` too, as httpx's client closes its transport. `clock` (default `MonotonicClock`)
+    stamps the upstream's bytes and resolves `Retry-After` dates: providers never read `time`.
+    """
 
     dialect: Dialect
     label = "upstream"
 
     def __init__(
-        self, name: str, headers: dict[str, str], *, max_connections: int, connect_timeout_s: float
+        self,
+        name: str,
+        headers: dict[str, str],
+        *,
+        max_connections: int = 1000,
+        connect_timeout_s: float = 10.0,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.name = name
         self._headers = headers
         self._max_connections = max_connections
         self._connect_timeout_s = connect_timeout_s
-        self._client: H1Client | None = None
+        self._transport = transport
+        self._given_transport = transport is not None
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
 
     @property
-    def client(self) -> H1Client:
-        if self._client is None:
-            self._client = make_client(
+    def transport(self) -> Transport:
+        transport = self._transport
+        if transport is None:
+            transport = self._transport = default_transport(
                 max_connections=self._max_connections, connect_timeout_s=self._connect_timeout_s
             )
-        return self._client
+        return transport
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        transport = self._transport
+        if transport is not None:
+            if not self._given_transport:
+                self._transport = None  # a later request opens a new pool, as before
+            await transport.aclose()
 
     def classify(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         raise NotImplementedError
@@ -194,7 +228,7 @@ class HTTPProvider:
     def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         error = self.classify(status, body, headers)
         if error.retry_after_s is None:  # `retry-after-ms`, or `retry-after` as an HTTP date
-            error.retry_after_s = parse_retry_after(headers, now_epoch=time.time())
+            error.retry_after_s = parse_retry_after(headers, now_epoch=self._clock.wall())
         return error
 
     async def _send(
@@ -203,30 +237,30 @@ class HTTPProvider:
         headers: Mapping[str, str],
         data: bytes,
         *,
-        connect_s: float | None = -1.0,
+        connect_s: float | UseClientDefault | None = USE_CLIENT_DEFAULT,
         head_s: float | None = None,
-    ) -> Response:
+    ) -> UpstreamResponse:
         try:
-            return await self.client.request(
-                "POST", url, headers, data, connect_timeout=connect_s, head_timeout=head_s
-            )
+            return await self.transport.send(UpstreamRequest("POST", url, headers, data, connect_s, head_s))
         except ValueError as exc:  # a header with a line break (e.g. a client's anthropic-beta)
             raise InvalidRequest(f"cannot send this request to {self.name}: {exc}") from None
 
     async def post(
         self, url: str, data: bytes, headers: Mapping[str, str], info: AttemptInfo
     ) -> tuple[Any, bytes]:
-        """One non-streamed call: (parsed JSON, raw bytes) of a 2xx answer; else the mapped error."""
+        """One non-streamed call: (parsed JSON, raw bytes) of a 2xx answer; else the mapped error.
+        Records the head's arrival (`info.head_at`) and the whole body (`info.response_body`)."""
         info.url, info.request_body = url, data
         try:
             resp = await self._send(url, headers, data)
             try:
+                info.head_at = self._clock.now()
                 info.status = resp.status
                 info.ratelimit = self.ratelimit(resp.headers)
                 raw = await resp.read()
             finally:
                 resp.release()
-        except (TimeoutError, H1Error, OSError) as exc:
+        except (TimeoutError, TransportError, OSError) as exc:
             raise transport_error(exc) from exc
         info.response_body = raw
         if resp.status >= 300:
@@ -242,12 +276,19 @@ class HTTPProvider:
         self, url: str, data: bytes, headers: Mapping[str, str], timeouts: AttemptTimeouts, info: AttemptInfo
     ) -> AsyncIterator[bytes]:
         """The body of a streamed answer as it arrives. The idle timeout applies between reads;
-        a failure before the answer starts is a connect error, after it a cut stream."""
+        a failure before the answer starts is a connect error, after it a cut stream.
+
+        Records the head's arrival (`info.head_at`) and every read as it arrives, before anything
+        decodes it (`info.reads`: one `(clock.now(), bytes)` per read), so a stream that fails or
+        is abandoned keeps what the upstream sent. A non-2xx answer is read whole instead, into
+        `info.response_body`."""
         info.url, info.request_body = url, data
         answered = False
         try:
             resp = await self._send(url, headers, data, connect_s=timeouts.connect, head_s=timeouts.idle)
             try:
+                now = self._clock.now
+                info.head_at = now()
                 answered = True
                 info.status = resp.status
                 info.ratelimit = self.ratelimit(resp.headers)
@@ -255,11 +296,13 @@ class HTTPProvider:
                     raw = await resp.read()
                     info.response_body = raw
                     raise self._error(resp.status, raw, resp.headers)
+                reads = info.reads
                 async for piece in resp.iter_chunks(timeouts.idle):
+                    reads.append((now(), piece))
                     yield piece
             finally:
                 resp.release()
-        except (TimeoutError, H1Error, OSError) as exc:
+        except (TimeoutError, TransportError, OSError) as exc:
             raise transport_error(exc, streaming=answered) from exc
 
     def event_json(self, payload: bytes) -> dict[str, Any]:

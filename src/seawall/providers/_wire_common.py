@@ -176,3 +176,23 @@ def usage_chunk(*, id: str, created: int, model: str, usage: JSONDict) -> JSONDi
         "choices": [],
         "usage": usage,
     }
+
+
+def chunk_has_content(data: Mapping[str, Any]) -> bool:
+    """True if a canonical chunk carries something beyond the opening role announcement: text, a
+    tool-call piece, a refusal, a finish reason or usage (what makes it the commit point)."""
+    choices = data.get("choices")
+    if not choices:
+        return data.get("usage") is not None
+    for choice in choices:
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta") or {}
+        if (
+            delta.get("content")
+            or delta.get("tool_calls")
+            or delta.get("refusal")
+            or delta.get("function_call")
+        ):
+            return True
+    return False

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from seawall._clock import Clock
 from seawall._types import (
     AttemptInfo,
     AttemptTimeouts,
@@ -41,8 +42,9 @@ from seawall.providers._anthropic_wire import (
     parse_anthropic_ratelimit,
     to_anthropic_request,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, decode_read
-from seawall.providers.openai import chunk_has_content
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read, provider_headers
+from seawall.providers._transport import Transport
+from seawall.providers._wire_common import chunk_has_content
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 #: Request fields models without sampling knobs reject (see `to_anthropic_request`).
@@ -69,16 +71,23 @@ class AnthropicProvider(HTTPProvider):
         anthropic_version: str = "2023-06-01",
         default_max_tokens: int = 4096,
         sampling_params: bool = True,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         root = base_url.rstrip("/")
-        own = {
-            "content-type": "application/json",
-            "anthropic-version": anthropic_version,
-            **{k.lower(): v for k, v in (headers or {}).items()},
-        }
-        if api_key:
-            own["x-api-key"] = api_key
-        super().__init__(name, own, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
+        own = provider_headers(
+            {"content-type": "application/json", "anthropic-version": anthropic_version},
+            headers,
+            ("x-api-key", api_key) if api_key else None,
+        )
+        super().__init__(
+            name,
+            own,
+            max_connections=max_connections,
+            connect_timeout_s=connect_timeout_s,
+            transport=transport,
+            clock=clock,
+        )
         self._url = root + ("/messages" if root.endswith("/v1") else "/v1/messages")
         self._default_max_tokens = default_max_tokens
         self._sampling_params = sampling_params
@@ -140,8 +149,8 @@ class AnthropicProvider(HTTPProvider):
         parser = SSEParser()
 
         def read(piece: bytes) -> Iterator[Chunk]:
-            for event, payload, block in parser.feed_raw(piece):
-                yield from self._decode(decoder, event, payload, block if native else None, info)
+            for event, payload, block in parser.events(piece):
+                yield from self._decode(decoder, event, payload, block + b"\n\n" if native else None, info)
                 if decoder.done:
                     return
 

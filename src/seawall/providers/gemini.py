@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import orjson
 
+from seawall._clock import Clock
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Completion, Dialect, Target
 from seawall.errors import UpstreamError, UpstreamStreamCut
 from seawall.providers._gemini_wire import (
@@ -28,8 +29,9 @@ from seawall.providers._gemini_wire import (
     from_gemini_response,
     to_gemini_request,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, decode_read, ratelimit_headers
-from seawall.providers.openai import chunk_has_content
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read, provider_headers, ratelimit_headers
+from seawall.providers._transport import Transport
+from seawall.providers._wire_common import chunk_has_content
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _RL_PREFIXES = ("x-ratelimit-",)
@@ -51,12 +53,21 @@ class GeminiProvider(HTTPProvider):
         headers: Mapping[str, str] | None = None,
         max_connections: int = 1000,
         connect_timeout_s: float = 10.0,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         root = base_url.rstrip("/")
-        own = {"content-type": "application/json", **(headers or {})}
-        if api_key:
-            own["x-goog-api-key"] = api_key
-        super().__init__(name, own, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
+        own = provider_headers(
+            {"content-type": "application/json"}, headers, ("x-goog-api-key", api_key) if api_key else None
+        )
+        super().__init__(
+            name,
+            own,
+            max_connections=max_connections,
+            connect_timeout_s=connect_timeout_s,
+            transport=transport,
+            clock=clock,
+        )
         self._root = root if root.endswith(("/v1beta", "/v1", "/v1alpha")) else root + "/v1beta"
 
     def classify(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
@@ -99,7 +110,7 @@ class GeminiProvider(HTTPProvider):
         parser = SSEParser()
 
         def read(piece: bytes) -> Iterator[Chunk]:
-            for _event, payload in parser.feed(piece):
+            for _event, payload, _block in parser.events(piece):
                 event = self.event_json(payload)
                 for chunk in decoder.feed(event):
                     yield Chunk(chunk, None, chunk_has_content(chunk))

@@ -9,12 +9,12 @@ are classified here, once (`classify_openai_error`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import orjson
 
+from seawall._clock import Clock
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Completion, Dialect, Target
 from seawall.errors import (
     ContentFiltered,
@@ -27,7 +27,9 @@ from seawall.errors import (
     UpstreamStreamCut,
     UpstreamUnavailable,
 )
-from seawall.providers._http import HTTPProvider, SSEParser, decode_read, ratelimit_headers
+from seawall.providers._http import HTTPProvider, SSEParser, decode_read, provider_headers, ratelimit_headers
+from seawall.providers._transport import Transport
+from seawall.providers._wire_common import chunk_has_content
 from seawall.resilience import parse_retry_after
 
 _RL_PREFIXES = ("x-ratelimit-",)
@@ -53,26 +55,34 @@ def _error_fields(body: bytes) -> tuple[str, str | None, str | None]:
     return str(data)[:300], None, None
 
 
-def classify_openai_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
-    """Map one non-2xx OpenAI-style answer to Seawall's error tree."""
+def classify_openai_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, now_epoch: float | None = None
+) -> UpstreamError:
+    """Map one non-2xx OpenAI-style answer to Seawall's error tree. A `Retry-After` HTTP date is
+    resolved only with `now_epoch` (the wall clock; the adapter resolves it with its own clock)."""
     message, code, etype = _error_fields(body)
     text = f"upstream {status}: {message}"
     low = message.lower()
     if status == 429:
         if code == "insufficient_quota":
             return UpstreamRejected(text, error_class=ErrorClass.AUTH, upstream_status=status, body=body)
-        return UpstreamRateLimited(text, upstream_status=status, retry_after_s=_retry_after(headers))
+        return UpstreamRateLimited(
+            text, upstream_status=status, retry_after_s=parse_retry_after(headers, now_epoch=now_epoch)
+        )
     if status == 529 or etype == "overloaded_error":
         return UpstreamUnavailable(
             text,
             error_class=ErrorClass.OVERLOADED,
             upstream_status=status,
-            retry_after_s=_retry_after(headers),
+            retry_after_s=parse_retry_after(headers, now_epoch=now_epoch),
         )
     if status >= 500 or status in (408, 409):
         cls = ErrorClass.TIMEOUT if status in (408, 504) else ErrorClass.SERVER_ERROR
         return UpstreamUnavailable(
-            text, error_class=cls, upstream_status=status, retry_after_s=_retry_after(headers)
+            text,
+            error_class=cls,
+            upstream_status=status,
+            retry_after_s=parse_retry_after(headers, now_epoch=now_epoch),
         )
     if code == "context_length_exceeded" or "maximum context length" in low or "context length" in low:
         return ContextLengthExceeded(text, upstream_status=status, body=body)
@@ -83,29 +93,6 @@ def classify_openai_error(status: int, body: bytes, headers: Mapping[str, str]) 
     if status == 404:
         return UpstreamRejected(text, error_class=ErrorClass.NOT_FOUND, upstream_status=status, body=body)
     return UpstreamRejected(text, upstream_status=status, body=body)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    return parse_retry_after(headers, now_epoch=time.time())
-
-
-def chunk_has_content(data: Mapping[str, Any]) -> bool:
-    """True if a chunk carries something beyond the opening role announcement."""
-    choices = data.get("choices")
-    if not choices:
-        return data.get("usage") is not None
-    for choice in choices:
-        if choice.get("finish_reason"):
-            return True
-        delta = choice.get("delta") or {}
-        if (
-            delta.get("content")
-            or delta.get("tool_calls")
-            or delta.get("refusal")
-            or delta.get("function_call")
-        ):
-            return True
-    return False
 
 
 #: Seawall extension fields of canonical bodies translated from another dialect (Anthropic ingress):
@@ -154,11 +141,22 @@ class OpenAIProvider(HTTPProvider):
         headers: Mapping[str, str] | None = None,
         max_connections: int = 1000,
         connect_timeout_s: float = 10.0,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        own = {"Content-Type": "application/json", **(headers or {})}
-        if api_key:
-            own["Authorization"] = f"Bearer {api_key}"
-        super().__init__(name, own, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
+        own = provider_headers(
+            {"content-type": "application/json"},
+            headers,
+            ("authorization", f"Bearer {api_key}") if api_key else None,
+        )
+        super().__init__(
+            name,
+            own,
+            max_connections=max_connections,
+            connect_timeout_s=connect_timeout_s,
+            transport=transport,
+            clock=clock,
+        )
         self._url = base_url.rstrip("/") + "/chat/completions"
 
     def classify(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
@@ -199,7 +197,7 @@ class OpenAIProvider(HTTPProvider):
 
         def read(piece: bytes) -> Iterator[Chunk]:
             nonlocal done
-            for _event, payload in parser.feed(piece):
+            for _event, payload, _block in parser.events(piece):
                 if payload == b"[DONE]":
                     done = True
                     return
