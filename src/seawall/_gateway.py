@@ -27,7 +27,7 @@ from seawall.config._resilience import gateway_policies
 from seawall.engine import Engine, ModelRoute, ResilienceState
 from seawall.errors import ConfigError, SeawallError
 from seawall.ingress import OPENAI, IngressDialect, kept_headers, parse_openai_request
-from seawall.providers import build_provider
+from seawall.providers import Transport, build_provider
 from seawall.providers._base import Provider
 from seawall.trace import Trace, TraceRecorder, open_store
 from seawall.trace._schema import TraceRecord
@@ -45,13 +45,19 @@ class Gateway:
         *,
         clock: Clock | None = None,
         ids: IdSource | None = None,
+        rng: random.Random | None = None,
+        transports: Callable[[ProviderConfig], Transport | None] | None = None,
         source: str = "",
     ) -> None:
+        """`clock`, `ids` and `rng` are every source of time, trace ids and random draws the gateway
+        uses (tests and replay inject their own); `transports` may give a provider its `Transport`
+        (None: the default HTTP/1.1 client), e.g. a `MockTransport` or a replaying one."""
         self.config = config
         self.source = source
         self.clock = clock or MonotonicClock()
         self.ids = ids or RandomIds(self.clock)
-        self.rng = random.Random()
+        self.rng = rng or random.Random()
+        self._transports = transports
         self.providers: dict[str, Provider] = {}
         self._simulators: list[Any] = []
         self.engine: Engine | None = None
@@ -118,6 +124,10 @@ class Gateway:
             self.started = True
 
     async def _provider(self, pc: ProviderConfig) -> Provider:
+        transport = self._transports(pc) if self._transports is not None else None
+        if transport is not None:  # no simulator is started: the transport answers for it
+            root = "http://simulated.invalid" if pc.kind == "simulated" else None
+            return build_provider(pc, base_url=root, transport=transport, clock=self.clock)
         if pc.kind == "simulated":
             from seawall.simulate import Simulator, settings_from_mapping
 
@@ -128,8 +138,8 @@ class Gateway:
             sim = Simulator(settings)
             await sim.start("127.0.0.1", 0)
             self._simulators.append(sim)
-            return build_provider(pc, base_url=sim.url)
-        return build_provider(pc)
+            return build_provider(pc, base_url=sim.url, clock=self.clock)
+        return build_provider(pc, clock=self.clock)
 
     async def aclose(self) -> None:
         async with self._lock:

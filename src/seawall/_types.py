@@ -90,10 +90,11 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class AttemptTimeouts:
-    """Time limits for one attempt, in seconds (`None`: no limit of that kind)."""
+    """Time limits for one attempt, in seconds (`None`: no limit of that kind; for `connect`: the
+    provider's own `connect_timeout_s`)."""
 
     total: float | None = None
-    connect: float | None = 10.0
+    connect: float | None = None
     first_token: float | None = None
     idle: float | None = None
 

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from seawall._clock import ManualClock
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Chunk, Dialect, Target
 from seawall.errors import (
     ErrorClass,
@@ -75,6 +76,8 @@ def native_request(stream: bool = False, **extra: Any) -> ChatRequest:
 
 
 def provider(url: str, **kw: Any) -> AnthropicProvider:
+    # `created` of translated answers comes from the provider's clock: fixed here
+    kw.setdefault("clock", ManualClock(wall_start=1_700_000_000.0))
     return AnthropicProvider("an", url, api_key="sk-ant-test", **kw)
 
 

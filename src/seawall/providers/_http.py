@@ -285,7 +285,8 @@ class HTTPProvider:
         info.url, info.request_body = url, data
         answered = False
         try:
-            resp = await self._send(url, headers, data, connect_s=timeouts.connect, head_s=timeouts.idle)
+            connect_s = USE_CLIENT_DEFAULT if timeouts.connect is None else timeouts.connect
+            resp = await self._send(url, headers, data, connect_s=connect_s, head_s=timeouts.idle)
             try:
                 now = self._clock.now
                 info.head_at = now()

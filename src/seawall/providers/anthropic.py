@@ -135,7 +135,7 @@ class AnthropicProvider(HTTPProvider):
             raise UpstreamBadResponse(
                 "anthropic answer is not a message", upstream_status=info.status, body=raw
             )
-        body = from_anthropic_response(message, request_model=target.model)
+        body = from_anthropic_response(message, request_model=target.model, created=int(self._clock.wall()))
         info.response_model = message.get("model") if isinstance(message.get("model"), str) else None
         info.usage = body["usage"]
         return Completion(body, None, native=raw if self._passthrough(request) else None)
@@ -145,7 +145,7 @@ class AnthropicProvider(HTTPProvider):
     ) -> AsyncIterator[Chunk]:
         data, headers = self._request(request, target, stream=True)
         native = self._passthrough(request)
-        decoder = AnthropicStreamDecoder(request_model=target.model)
+        decoder = AnthropicStreamDecoder(request_model=target.model, created=int(self._clock.wall()))
         parser = SSEParser()
 
         def read(piece: bytes) -> Iterator[Chunk]:

@@ -98,7 +98,7 @@ class GeminiProvider(HTTPProvider):
             info.response_model = (
                 answer.get("modelVersion") if isinstance(answer.get("modelVersion"), str) else None
             )
-        body = from_gemini_response(answer, request_model=target.model)
+        body = from_gemini_response(answer, request_model=target.model, created=int(self._clock.wall()))
         info.usage = body["usage"]
         return Completion(body)
 
@@ -106,7 +106,7 @@ class GeminiProvider(HTTPProvider):
         self, request: ChatRequest, target: Target, timeouts: AttemptTimeouts, info: AttemptInfo
     ) -> AsyncIterator[Chunk]:
         data = self._body(request)
-        decoder = GeminiStreamDecoder(request_model=target.model)
+        decoder = GeminiStreamDecoder(request_model=target.model, created=int(self._clock.wall()))
         parser = SSEParser()
 
         def read(piece: bytes) -> Iterator[Chunk]:

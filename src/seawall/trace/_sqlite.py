@@ -12,6 +12,7 @@ import functools
 import sqlite3
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from seawall.trace._codec import from_stored
@@ -49,6 +50,8 @@ class SQLiteTraceStore:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
+        if path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)  # `sqlite:///./data/t.db` with no ./data yet
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # The recorder's journal already makes a delivered request's trace survive a process crash;
