@@ -23,7 +23,7 @@ import orjson
 
 from seawall._gateway import Gateway
 from seawall._types import AttemptInfo, AttemptTimeouts, ChatRequest, Completion, Dialect, Target
-from seawall.providers import OpenAIProvider, UpstreamRequest
+from seawall.providers import OpenAIProvider
 from seawall.server import SeawallApp
 
 ANSWER = orjson.dumps(
@@ -108,11 +108,25 @@ class StubTransport:
 
     answer = StubStream()  # one for all requests: it holds no state
 
-    async def send(self, request: UpstreamRequest) -> StubStream:
+    async def send(self, request: Any) -> StubStream:
+        return self.answer
+
+    async def request(self, *args: Any, **kwargs: Any) -> StubStream:
+        """The same for Seawall before its transport seam (its `H1Client.request`), so this harness
+        measures the same work on an older checkout (`PYTHON=<its venv>/bin/python`)."""
         return self.answer
 
     async def aclose(self) -> None:
         return None
+
+
+def stub_openai_provider() -> OpenAIProvider:
+    try:
+        return OpenAIProvider("up", "http://127.0.0.1:9/v1", transport=StubTransport())  # type: ignore[arg-type]
+    except TypeError:  # before the transport seam: the adapter's own client is replaced instead
+        provider = OpenAIProvider("up", "http://127.0.0.1:9/v1")
+        provider._client = StubTransport()  # type: ignore[attr-defined,assignment]
+        return provider
 
 
 async def measure(store: str, requests: int, mode: str = "json") -> float:
@@ -131,9 +145,7 @@ async def measure(store: str, requests: int, mode: str = "json") -> float:
     else:
         # the real OpenAI adapter (SSE parsing, event handling, the record of its reads) over a
         # transport whose HTTP read is replaced by one piece
-        gateway.engine.providers["up"] = OpenAIProvider(
-            "up", "http://127.0.0.1:9/v1", transport=StubTransport()
-        )
+        gateway.engine.providers["up"] = stub_openai_provider()
         body = BODY[:-1] + b',"stream":true,"stream_options":{"include_usage":true}}'
     app = SeawallApp(gateway)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

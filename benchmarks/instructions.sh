@@ -6,11 +6,13 @@
 #   benchmarks/instructions.sh            # both trace settings, N=1000 (~2 min)
 #   N=2000 benchmarks/instructions.sh sqlite
 #   MODE=stream benchmarks/instructions.sh      # a 13-event stream through the real OpenAI adapter
+#   PYTHON=/tmp/before/.venv/bin/python benchmarks/instructions.sh   # the same harness on another checkout
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 N=${N:-1000}
 command -v valgrind >/dev/null || { echo "valgrind is required (Debian: apt-get install valgrind)" >&2; exit 2; }
+export PYTHONHASHSEED=0  # string hashing is randomised per process: without this, counts move by ~0.5%
 count() {  # $1 store, $2 requests -> instructions collected
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$PY" benchmarks/inprocess.py \
     --requests "$2" --store "$1" --mode "${MODE:-json}" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
