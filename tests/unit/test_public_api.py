@@ -1,11 +1,28 @@
 import seawall
+import seawall.engine
 import seawall.errors
+import seawall.ingress
+import seawall.providers
+import seawall.resilience
+import seawall.state
+import seawall.trace
 
 
 def test_all_is_sorted_and_resolves() -> None:
-    for module in (seawall, seawall.errors):
+    packages = (
+        seawall.engine,
+        seawall.ingress,
+        seawall.providers,
+        seawall.resilience,
+        seawall.state,
+        seawall.trace,
+    )
+    for module in (seawall, seawall.errors, *packages):
         names = module.__all__
-        assert list(names) == sorted(names), module.__name__
+        # isort-style, as ruff's RUF022 keeps them: CONSTANTS, then Classes, then functions
+        assert list(names) == sorted(
+            names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)
+        )
         for name in names:
             assert hasattr(module, name), f"{module.__name__}.{name}"
 
