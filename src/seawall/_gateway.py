@@ -170,12 +170,16 @@ class Gateway:
         headers: Mapping[str, str],
         *,
         parse: Callable[[], ChatRequest] | None = None,
+        error: SeawallError | None = None,
     ) -> Exchange:
         """Begin one request in `dialect`: parsed from `raw` (or by `parse`), with its trace. A
-        request that does not parse comes back with `error` set (answer it with `fail()`: rejected
-        requests are traced too — "what did the client actually send?")."""
+        request that does not parse, or that arrives with an `error` already (a body too large),
+        comes back with `error` set: answer it with `fail()` (rejected requests are traced too —
+        "what did the client actually send?")."""
         kept = kept_headers(headers)
         try:
+            if error is not None:
+                raise error
             request = parse() if parse is not None else dialect.parse(raw or b"", headers)
         except SeawallError as exc:
             trace = self._trace("", dialect, False, raw, kept)

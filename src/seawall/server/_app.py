@@ -166,7 +166,7 @@ class SeawallApp:
         except ClientGone:
             return
         except SeawallError as exc:  # too large, bad Content-Length: traced in the route's dialect
-            reply = self.gateway.exchange(dialect, None, headers, parse=_raise(exc)).fail(exc)
+            reply = self.gateway.exchange(dialect, None, headers, error=exc).fail(exc)
             await respond(send, reply.status, reply.body, reply.headers)
             return
         exchange = self.gateway.exchange(dialect, raw, headers)
@@ -278,13 +278,6 @@ class SeawallApp:
             for name in self.gateway.model_names()
         ]
         await respond(send, 200, orjson.dumps({"object": "list", "data": data}), [])
-
-
-def _raise(exc: SeawallError) -> Callable[[], Any]:
-    def parse() -> Any:
-        raise exc
-
-    return parse
 
 
 __all__ = ["SeawallApp"]
