@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from seawall._metrics import Metrics
 from seawall._types import ChatRequest, Dialect, JSONDict, Target
 from seawall.config import GatewayConfig, ProviderConfig, default_config, load_config, validate
 from seawall.config._resilience import gateway_policies
-from seawall.engine import Engine, ModelRoute, ResilienceState
+from seawall.engine import AttemptObserver, Engine, ModelRoute, ResilienceState
 from seawall.errors import ConfigError, SeawallError
 from seawall.ingress import OPENAI, IngressDialect, kept_headers, parse_openai_request
 from seawall.providers import Transport, build_provider
@@ -47,17 +47,20 @@ class Gateway:
         ids: IdSource | None = None,
         rng: random.Random | None = None,
         transports: Callable[[ProviderConfig], Transport | None] | None = None,
+        observers: Sequence[AttemptObserver] = (),
         source: str = "",
     ) -> None:
         """`clock`, `ids` and `rng` are every source of time, trace ids and random draws the gateway
         uses (tests and replay inject their own); `transports` may give a provider its `Transport`
-        (None: the default HTTP/1.1 client), e.g. a `MockTransport` or a replaying one."""
+        (None: the default HTTP/1.1 client), e.g. a `MockTransport` or a replaying one. `observers`
+        receive every attempt's `AttemptOutcome`, after the resilience state and the metrics."""
         self.config = config
         self.source = source
         self.clock = clock or MonotonicClock()
         self.ids = ids or RandomIds(self.clock)
         self.rng = rng or random.Random()
         self._transports = transports
+        self._observers = tuple(observers)
         self.providers: dict[str, Provider] = {}
         self._simulators: list[Any] = []
         self.engine: Engine | None = None
@@ -108,7 +111,7 @@ class Gateway:
                 state=state,
                 clock=self.clock,
                 rng=self.rng,
-                observers=(self.metrics,),
+                observers=(self.metrics, *self._observers),
             )
             self.metrics.target_state = state.gauges
             self.metrics.transitions = lambda: dict(state.transition_counts)

@@ -13,6 +13,7 @@ import orjson
 
 from seawall import Gateway
 from seawall._clock import ManualClock, RandomIds
+from seawall._types import AttemptOutcome
 from seawall.config import ProviderConfig
 from seawall.providers import MockResponse, MockTransport, UpstreamRequest
 from seawall.trace import TraceRecord, encode
@@ -79,6 +80,11 @@ async def _run(tmp_path: Path) -> list[TraceRecord]:
         return MockResponse.json({**ANSWER, "model": "b"})
 
     transports = {"primary": MockTransport(primary), "backup": MockTransport(backup)}
+    outcomes: list[AttemptOutcome] = []
+
+    class Observer:
+        def attempt_ended(self, outcome: AttemptOutcome) -> None:
+            outcomes.append(outcome)
 
     def transport_for(pc: ProviderConfig) -> MockTransport:
         return transports[pc.name]
@@ -89,6 +95,7 @@ async def _run(tmp_path: Path) -> list[TraceRecord]:
         ids=RandomIds(clock, random.Random(1)),
         rng=random.Random(2),
         transports=transport_for,
+        observers=[Observer()],
     )
     messages = [{"role": "user", "content": "What is 6*7?"}]
     async with gateway as gw:
@@ -102,6 +109,10 @@ async def _run(tmp_path: Path) -> list[TraceRecord]:
     assert fell_back["model"] == "b" and answer["choices"][0]["message"]["content"] == "42"
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "42"
     assert all(b"sk-1" not in encode(r) for r in records if r is not None)  # the key never reaches a trace
+    # the observer saw every attempt, as the traces did
+    assert [(o.target.provider, o.committed) for o in outcomes] == [
+        (a.provider, a.committed) for r in records if r is not None for a in r.attempts
+    ]
     return [r for r in records if r is not None]
 
 

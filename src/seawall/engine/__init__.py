@@ -1,6 +1,6 @@
 """The request engine: admission, routing, gated attempts, fallback, deadlines, the streaming commit point."""
 
-from seawall.engine._engine import Engine, StreamHandle
+from seawall.engine._engine import AttemptObserver, Engine, StreamHandle
 from seawall.engine._routing import (
     Candidates,
     ModelRoute,
@@ -13,6 +13,7 @@ from seawall.engine._routing import (
 from seawall.engine._targets import ResilienceState, TargetState
 
 __all__ = [
+    "AttemptObserver",
     "Candidates",
     "Engine",
     "ModelRoute",
