@@ -43,6 +43,7 @@ from seawall.ingress._anthropic_translate import (
     anthropic_error_type,
     anthropic_response_from_canonical,
     canonical_from_anthropic_request,
+    with_stream,
 )
 from seawall.ingress._controls import apply_controls
 from seawall.providers._wire_common import expect_int, expect_list, expect_str
@@ -112,13 +113,7 @@ def _essentials(body: JSONDict) -> JSONDict:
         "max_tokens": expect_int(body["max_tokens"], "max_tokens", minimum=1),
     }
     expect_list(body["messages"], "messages")
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise InvalidRequest("stream: must be a boolean", param="stream")
-    if stream:
-        out["stream"] = True
-        out["stream_options"] = {"include_usage": True}
-    return out
+    return with_stream(body, out)
 
 
 def error_type(exc: SeawallError) -> str:

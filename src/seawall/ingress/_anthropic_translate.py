@@ -106,6 +106,18 @@ _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "
 KNOWN_FIELDS = _TOP_LEVEL | _UNSUPPORTED_TOP_LEVEL
 
 
+def with_stream(body: JSONDict, out: JSONDict) -> JSONDict:
+    """`out` with the canonical stream fields when `body` asks for a stream (usage always on: an
+    Anthropic stream always ends with it)."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidRequest("stream: must be a boolean", param="stream")
+    if stream:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    return out
+
+
 def anthropic_error_type(status: int) -> str:
     """The Anthropic error `type` for an HTTP status."""
     if status in ANTHROPIC_ERROR_TYPES:
@@ -165,13 +177,7 @@ def canonical_from_anthropic_request(body: JSONDict) -> JSONDict:
             )
     if body.get("cache_control") is not None:
         out["cache_control"] = expect_dict(body["cache_control"], "cache_control")
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise InvalidRequest("stream: must be a boolean", param="stream")
-    if stream:
-        out["stream"] = True
-        out["stream_options"] = {"include_usage": True}
-    return out
+    return with_stream(body, out)
 
 
 def anthropic_response_from_canonical(completion: JSONDict, *, model: str) -> JSONDict:
@@ -438,4 +444,5 @@ __all__ = [
     "anthropic_usage_from_canonical",
     "canonical_from_anthropic_request",
     "message_id",
+    "with_stream",
 ]
