@@ -5,9 +5,8 @@ gateway's request lifecycle (`Gateway.exchange`) in its client's dialect — Ope
 `/v1/chat/completions`, Anthropic on `/v1/messages` — then writes what the lifecycle returns. Every
 response carries `x-seawall-trace-id`. A client disconnect cancels the upstream attempt.
 
-Errors raised before a response started become an error response in the route's dialect; the
-app tracks whether a response has started, so a failure after that is logged and the connection
-dropped, never answered with a second response.
+Errors raised before a response started become an error response; every start is noted in the
+scope (`_asgi.STARTED`), so a failure after that drops the connection, never answers twice.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import msgspec
 import orjson
@@ -33,6 +31,7 @@ from seawall.errors import (
 from seawall.ingress import ANTHROPIC, OPENAI, IngressDialect, error_headers, openai_error_body
 from seawall.server._asgi import (
     SSE_HEADERS,
+    STARTED,
     ClientGone,
     DisconnectWatcher,
     Receive,
@@ -42,27 +41,13 @@ from seawall.server._asgi import (
     query_of,
     read_body,
     respond,
+    start_message,
 )
 from seawall.trace import to_json
 
 log = logging.getLogger("seawall.server")
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class _Tracked:
-    """`send`, noting whether the response has started."""
-
-    __slots__ = ("_send", "started")
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.started = False
-
-    async def __call__(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        await self._send(message)
 
 
 class SeawallApp:
@@ -96,32 +81,30 @@ class SeawallApp:
             if handler is None and path.startswith("/admin/traces/") and scope["method"] == "GET":
                 handler = self.admin_trace
             if handler is not None and path.startswith("/admin/") and not self._admin_ok(scope):
-                await self._error(
-                    send, Unauthorized("Admin API: missing or wrong bearer token (server.admin_token).")
-                )
+                denied = Unauthorized("Admin API: missing or wrong bearer token (server.admin_token).")
+                await self._error(scope, send, denied)
                 return
             if handler is None:
                 await self._not_found(scope, send)
                 return
-            tracked = _Tracked(send)
             try:
-                await handler(scope, receive, tracked)
+                await handler(scope, receive, send)
             except SeawallError as exc:
-                if tracked.started:
+                if scope.get(STARTED):
                     raise
-                await self._error(send, exc)
+                await self._error(scope, send, exc)
             except Exception:
-                if tracked.started:
+                if scope.get(STARTED):
                     raise  # the server drops the connection: never a second response
                 log.exception("unhandled error on %s %s", scope["method"], path)
-                await self._error(send, SeawallError("Internal error in Seawall (logged)."))
+                await self._error(scope, send, SeawallError("Internal error in Seawall (logged)."))
             return
         if kind == "lifespan":
             await self._lifespan(receive, send)
 
     @staticmethod
-    async def _error(send: Send, exc: SeawallError) -> None:
-        await respond(send, exc.status, openai_error_body(exc), error_headers(exc))
+    async def _error(scope: Scope, send: Send, exc: SeawallError) -> None:
+        await respond(scope, send, exc.status, openai_error_body(exc), error_headers(exc))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -148,9 +131,11 @@ class SeawallApp:
     async def _not_found(self, scope: Scope, send: Send) -> None:
         path = scope["path"]
         if path in self._paths:
-            await self._error(send, MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}."))
+            await self._error(
+                scope, send, MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}.")
+            )
         else:
-            await self._error(send, NotFound(f"Unknown path {path!r}."))
+            await self._error(scope, send, NotFound(f"Unknown path {path!r}."))
 
     # -- the chat routes: one lifecycle, any dialect ---------------------------------------------------
     def _chat(self, dialect: IngressDialect) -> Handler:
@@ -167,12 +152,12 @@ class SeawallApp:
             return
         except SeawallError as exc:  # too large, bad Content-Length: traced in the route's dialect
             reply = self.gateway.exchange(dialect, None, headers, error=exc).fail(exc)
-            await respond(send, reply.status, reply.body, reply.headers)
+            await respond(scope, send, reply.status, reply.body, reply.headers)
             return
         exchange = self.gateway.exchange(dialect, raw, headers)
         if exchange.error is not None:
             reply = exchange.fail(exchange.error)
-            await respond(send, reply.status, reply.body, reply.headers)
+            await respond(scope, send, reply.status, reply.body, reply.headers)
             return
         assert exchange.request is not None
         watcher = DisconnectWatcher(receive)
@@ -182,28 +167,26 @@ class SeawallApp:
                     reply = await watcher.run(exchange.complete())
                 except ClientGone:
                     return  # the exchange recorded it
-                await respond(send, reply.status, reply.body, reply.headers)
+                await respond(scope, send, reply.status, reply.body, reply.headers)
                 return
             try:
                 opened = await watcher.run(exchange.open_stream())
             except ClientGone:
                 return
             if not isinstance(opened, Relay):
-                await respond(send, opened.status, opened.body, opened.headers)
+                await respond(scope, send, opened.status, opened.body, opened.headers)
                 return
-            await self._relay(opened, watcher, send)
+            await self._relay(scope, opened, watcher, send)
         finally:
             watcher.stop()
 
     @staticmethod
-    async def _relay(relay: Relay, watcher: DisconnectWatcher, send: Send) -> None:
+    async def _relay(scope: Scope, relay: Relay, watcher: DisconnectWatcher, send: Send) -> None:
         """Send a committed stream: status and headers at commit, then one write per upstream read,
         then the end (or, after a failure, the terminal error event), recorded before it is sent."""
         closed = False
         try:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *relay.headers]}
-            )
+            await send(start_message(scope, 200, [*SSE_HEADERS, *relay.headers]))
 
             async def write(body: bytes) -> None:
                 await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -223,7 +206,9 @@ class SeawallApp:
     async def admin_traces(self, scope: Scope, receive: Receive, send: Send) -> None:
         store = self.gateway.store
         if store is None:
-            await respond(send, 200, orjson.dumps({"object": "list", "data": [], "enabled": False}), [])
+            await respond(
+                scope, send, 200, orjson.dumps({"object": "list", "data": [], "enabled": False}), []
+            )
             return
         query = query_of(scope)
         try:
@@ -235,10 +220,10 @@ class SeawallApp:
             store.list, limit=limit, model=query.get("model") or None, errors_only=query.get("errors") == "1"
         )
         body = msgspec.json.encode({"object": "list", "data": rows, "enabled": True})
-        await respond(send, 200, body, [])
+        await respond(scope, send, 200, body, [])
 
     async def admin_targets(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await respond(send, 200, orjson.dumps(self.gateway.resilience_view()), [])
+        await respond(scope, send, 200, orjson.dumps(self.gateway.resilience_view()), [])
 
     async def admin_trace(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace_id = scope["path"].removeprefix("/admin/traces/")
@@ -249,18 +234,18 @@ class SeawallApp:
             record = await asyncio.to_thread(store.get, trace_id)
         if record is None:
             raise NotFound(f"No trace {trace_id!r}.", param="trace_id")
-        await respond(send, 200, orjson.dumps(to_json(record)), [])
+        await respond(scope, send, 200, orjson.dumps(to_json(record)), [])
 
     # -- the rest --------------------------------------------------------------------------------
     async def live(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await respond(send, 200, b'{"status":"live"}', [])
+        await respond(scope, send, 200, b'{"status":"live"}', [])
 
     async def ready(self, scope: Scope, receive: Receive, send: Send) -> None:
         ok = self.gateway.started
         body = orjson.dumps(
             {"status": "ready" if ok else "starting", "models": len(self.gateway.model_names())}
         )
-        await respond(send, 200 if ok else 503, body, [])
+        await respond(scope, send, 200 if ok else 503, body, [])
 
     async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = self.gateway.metrics.render()
@@ -268,7 +253,7 @@ class SeawallApp:
             (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
         ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(start_message(scope, 200, headers))
         await send({"type": "http.response.body", "body": body})
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -277,7 +262,7 @@ class SeawallApp:
             {"id": name, "object": "model", "created": created, "owned_by": "seawall"}
             for name in self.gateway.model_names()
         ]
-        await respond(send, 200, orjson.dumps({"object": "list", "data": data}), [])
+        await respond(scope, send, 200, orjson.dumps({"object": "list", "data": data}), [])
 
 
 __all__ = ["SeawallApp"]

@@ -40,8 +40,19 @@ def query_of(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
 
 
-async def respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
-    """A whole JSON response."""
+STARTED = "seawall.response_started"
+"""Scope key set once a response has started: after that an error cannot be answered any more."""
+
+
+def start_message(scope: Scope, status: int, headers: Headers) -> dict[str, Any]:
+    """The `http.response.start` message, noting in `scope` that the response has started."""
+    scope[STARTED] = True
+    return {"type": "http.response.start", "status": status, "headers": headers}
+
+
+async def respond(scope: Scope, send: Send, status: int, body: bytes, headers: Headers) -> None:
+    """A whole JSON response (noted in `scope` as started)."""
+    scope[STARTED] = True
     await send(
         {
             "type": "http.response.start",
@@ -159,6 +170,7 @@ class DisconnectWatcher:
 __all__ = [
     "JSON",
     "SSE_HEADERS",
+    "STARTED",
     "ClientGone",
     "DisconnectWatcher",
     "Headers",
@@ -170,4 +182,5 @@ __all__ = [
     "query_of",
     "read_body",
     "respond",
+    "start_message",
 ]
