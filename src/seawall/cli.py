@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from seawall.config import GatewayConfig, default_config, load_config
+from seawall.config import GatewayConfig, TargetConfig, default_config, load_config
 from seawall.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -127,9 +127,18 @@ def check_config(path: str) -> None:
     click.echo(f"{path}: OK")
     click.echo(f"  providers: {', '.join(f'{p.name} ({p.kind})' for p in config.providers)}")
     for model in config.models:
-        chain = " -> ".join(f"{t.provider}/{t.model}" for t in model.targets)
+        chain = " -> ".join(_target_label(t) for t in model.targets)
         click.echo(f"  model {model.name}: {chain}")
     click.echo(f"  traces: {config.traces.store}   state: {config.state}")
+
+
+def _target_label(target: TargetConfig) -> str:
+    extra = []
+    if target.tier is not None:
+        extra.append(f"tier {target.tier}")
+    if target.weight != 1.0:
+        extra.append(f"weight {target.weight:g}")
+    return f"{target.provider}/{target.model}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 # -- traces --------------------------------------------------------------------------------------

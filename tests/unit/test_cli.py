@@ -34,6 +34,21 @@ def test_check_config_ok_summarises_without_secrets(tmp_path: Path) -> None:
     assert "sk-should-not-print" not in result.output
 
 
+def test_check_config_shows_tiers_and_weights_and_rejects_a_bad_one(tmp_path: Path) -> None:
+    path = tmp_path / "seawall.yaml"
+    tiered = GOOD.replace(
+        "        model: gpt-4o-mini\n",
+        "        model: gpt-4o-mini\n        tier: 0\n        weight: 3\n"
+        "      - {provider: alpha, model: other, tier: 0}\n",
+    )
+    path.write_text(tiered)
+    result = CliRunner().invoke(main, ["check-config", str(path)])
+    assert "model chat: alpha/gpt-4o-mini (tier 0, weight 3) -> alpha/other (tier 0)" in result.output
+    path.write_text(tiered.replace("weight: 3", "weight: -1"))
+    result = CliRunner().invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 2 and "models[0].targets[0].weight" in result.output
+
+
 def test_check_config_error_names_file_and_key(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(GOOD.replace("provider: alpha", "provider: beta"))
