@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from seawall import _capture
 from seawall._types import ChatRequest, Completion, JSONDict
 from seawall.errors import SeawallError
 from seawall.ingress import IngressDialect, StreamEncoder, error_headers
@@ -41,7 +43,17 @@ class Reply(NamedTuple):
 class Exchange:
     """One request, from its parsed form (or the error that rejected it) to its recorded trace."""
 
-    __slots__ = ("_done", "_engine", "_record", "completion", "dialect", "error", "request", "trace")
+    __slots__ = (
+        "_capture_token",
+        "_done",
+        "_engine",
+        "_record",
+        "completion",
+        "dialect",
+        "error",
+        "request",
+        "trace",
+    )
 
     def __init__(
         self,
@@ -52,8 +64,10 @@ class Exchange:
         request: ChatRequest | None,
         *,
         error: SeawallError | None = None,
+        capture_token: contextvars.Token[_capture.Reading | None] | None = None,
     ) -> None:
         self._engine = engine
+        self._capture_token = capture_token
         self._record = record
         self.dialect = dialect
         self.trace = trace
@@ -66,6 +80,8 @@ class Exchange:
     def _commit(self, record: TraceRecord) -> None:
         if not self._done:
             self._done = True
+            if self._capture_token is not None:
+                _capture.end(self._capture_token)  # the record is final: nothing more is its own
             self._record(record)
 
     def _ready(self) -> tuple[Engine, ChatRequest]:

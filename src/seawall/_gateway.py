@@ -18,13 +18,16 @@ from typing import Any
 
 import orjson
 
+from seawall import _capture
+from seawall._capture import CapturingClock, CapturingRandom
 from seawall._clock import Clock, IdSource, MonotonicClock, RandomIds
 from seawall._exchange import Exchange, Relay
 from seawall._metrics import Metrics
 from seawall._types import ChatRequest, Dialect, JSONDict, Target
 from seawall.config import GatewayConfig, ProviderConfig, default_config, load_config, validate
+from seawall.config._fingerprint import config_fingerprint
 from seawall.config._resilience import gateway_policies
-from seawall.engine import AttemptObserver, Engine, ModelRoute, ResilienceState
+from seawall.engine import AttemptObserver, Engine, ModelRoute, Resilience, ResilienceState
 from seawall.errors import ConfigError, SeawallError
 from seawall.ingress import OPENAI, IngressDialect, kept_headers, parse_openai_request
 from seawall.providers import Transport, build_provider
@@ -48,12 +51,19 @@ class Gateway:
         rng: random.Random | None = None,
         transports: Callable[[ProviderConfig], Transport | None] | None = None,
         observers: Sequence[AttemptObserver] = (),
+        state: Resilience | None = None,
         source: str = "",
     ) -> None:
         """`clock`, `ids` and `rng` are every source of time, trace ids and random draws the gateway
         uses (tests and replay inject their own); `transports` may give a provider its `Transport`
         (None: the default HTTP/1.1 client), e.g. a `MockTransport` or a replaying one. `observers`
-        receive every attempt's `AttemptOutcome`, after the resilience state and the metrics."""
+        receive every attempt's `AttemptOutcome`, after the resilience state and the metrics.
+        `state` replaces the resilience state (replay answers from a recording).
+
+        With traces on (and `traces.capture`), what the engine, the traces and the adapters read
+        from the clock and the engine's random draws are captured per request (`seawall._capture`)
+        so a request can be replayed; the resilience state reads the clock and draws uncaptured,
+        because its answers are recorded as decisions instead."""
         self.config = config
         self.source = source
         self.clock = clock or MonotonicClock()
@@ -61,6 +71,15 @@ class Gateway:
         self.rng = rng or random.Random()
         self._transports = transports
         self._observers = tuple(observers)
+        self._state = state
+        self._capture = config.traces.capture and config.traces.store != "none"
+        # what requests read: captured when capturing (the wrappers cost an append per reading)
+        self._read_clock: Clock = CapturingClock(self.clock) if self._capture else self.clock
+        seed = self.rng.getrandbits(64)
+        self._engine_rng: random.Random = CapturingRandom(seed) if self._capture else random.Random(seed)
+        self._state_rng = random.Random(self.rng.getrandbits(64))
+        self.config_hash: str | None = None
+        self._config_json = b""
         self.providers: dict[str, Provider] = {}
         self._simulators: list[Any] = []
         self.engine: Engine | None = None
@@ -102,20 +121,28 @@ class Gateway:
                     policies=tuple(self.config.policies_for(i, j) for j in range(len(m.targets))),
                     weighted=_weighted(targets),
                 )
-            admission, retry_concurrency, throttle = gateway_policies(self.config.resilience)
-            state = ResilienceState.create(self.clock, self.rng, admission, retry_concurrency, throttle)
+            if self._state is None:
+                admission, retry_concurrency, throttle = gateway_policies(self.config.resilience)
+                real = ResilienceState.create(
+                    self.clock, self._state_rng, admission, retry_concurrency, throttle
+                )
+                self.metrics.target_state = real.gauges
+                self.metrics.transitions = lambda: dict(real.transition_counts)
+                self._state = real
+            state = self._state
             await state.start()
             self.engine = Engine(
                 routes,
                 self.providers,
                 state=state,
-                clock=self.clock,
-                rng=self.rng,
+                clock=self._read_clock,
+                rng=self._engine_rng,
                 observers=(self.metrics, *self._observers),
             )
-            self.metrics.target_state = state.gauges
-            self.metrics.transitions = lambda: dict(state.transition_counts)
+            self.config_hash, self._config_json = config_fingerprint(self.config)
             store = open_store(self.config.traces.store)
+            if store is not None:  # the config every trace names, stored once per hash, before serving
+                await asyncio.to_thread(store.put_blob, self.config_hash, self._config_json)
             self.recorder = TraceRecorder(
                 store, _journal_dir(self.config.traces.store, self.config.traces.journal_dir)
             )
@@ -130,7 +157,7 @@ class Gateway:
         transport = self._transports(pc) if self._transports is not None else None
         if transport is not None:  # no simulator is started: the transport answers for it
             root = "http://simulated.invalid" if pc.kind == "simulated" else None
-            return build_provider(pc, base_url=root, transport=transport, clock=self.clock)
+            return build_provider(pc, base_url=root, transport=transport, clock=self._read_clock)
         if pc.kind == "simulated":
             from seawall.simulate import Simulator, settings_from_mapping
 
@@ -141,8 +168,8 @@ class Gateway:
             sim = Simulator(settings)
             await sim.start("127.0.0.1", 0)
             self._simulators.append(sim)
-            return build_provider(pc, base_url=sim.url, clock=self.clock)
-        return build_provider(pc, clock=self.clock)
+            return build_provider(pc, base_url=sim.url, clock=self._read_clock)
+        return build_provider(pc, clock=self._read_clock)
 
     async def aclose(self) -> None:
         async with self._lock:
@@ -174,27 +201,41 @@ class Gateway:
         *,
         parse: Callable[[], ChatRequest] | None = None,
         error: SeawallError | None = None,
+        record: Callable[[TraceRecord], None] | None = None,
     ) -> Exchange:
         """Begin one request in `dialect`: parsed from `raw` (or by `parse`), with its trace. A
         request that does not parse, or that arrives with an `error` already (a body too large),
         comes back with `error` set: answer it with `fail()` (rejected requests are traced too —
-        "what did the client actually send?")."""
+        "what did the client actually send?"). The finished record goes to `record` (default: the
+        recorder and the metrics)."""
         kept = kept_headers(headers)
+        reading = token = None
+        if self._capture:  # before the trace reads the clock: its first readings are the request's
+            reading = _capture.Reading()
+            token = _capture.begin(reading)
+        finish = self._finish if record is None else record
         try:
             if error is not None:
                 raise error
             request = parse() if parse is not None else dialect.parse(raw or b"", headers)
         except SeawallError as exc:
-            trace = self._trace("", dialect, False, raw, kept)
-            return Exchange(self.engine, self._finish, dialect, trace, None, error=exc)
-        trace = self._trace(request.model, dialect, request.stream, raw, kept)
-        return Exchange(self._engine(), self._finish, dialect, trace, request)
+            trace = self._trace("", dialect, False, raw, kept, reading=reading)
+            return Exchange(self.engine, finish, dialect, trace, None, error=exc, capture_token=token)
+        trace = self._trace(request.model, dialect, request.stream, raw, kept, reading=reading)
+        return Exchange(self._engine(), finish, dialect, trace, request, capture_token=token)
 
     def _trace(
-        self, model: str, dialect: IngressDialect, stream: bool, raw: bytes | None, headers: dict[str, str]
+        self,
+        model: str,
+        dialect: IngressDialect,
+        stream: bool,
+        raw: bytes | None,
+        headers: dict[str, str],
+        *,
+        reading: _capture.Reading | None,
     ) -> Trace:
         return Trace(
-            clock=self.clock,
+            clock=self._read_clock,
             trace_id=self.ids.trace_id(),
             model=model,
             ingress=dialect.name.value,
@@ -202,6 +243,8 @@ class Gateway:
             request_body=raw,
             request_headers=headers,
             record_stream=self.config.traces.record_chunks,
+            reading=reading,
+            config_hash=self.config_hash,
         )
 
     def _finish(self, record: TraceRecord) -> None:

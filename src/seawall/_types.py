@@ -117,6 +117,9 @@ class AttemptInfo:
     reads: list[tuple[float, bytes]] = field(default_factory=list)
     """A streamed answer's body, one entry per transport read: (clock time it arrived, its bytes).
     Kept for every streamed attempt, failed ones included, so a trace holds what the upstream sent."""
+    body_end: str | None = None
+    """`eof` when the body was read to its end, `<Failure>: <message>` when the transport failed,
+    None when the reader stopped first (terminal event, timeout, cancellation)."""
 
 
 @dataclass(slots=True)

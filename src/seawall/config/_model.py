@@ -101,6 +101,8 @@ class TracesConfig(Strict):
     store: str = "sqlite:///./seawall-traces.db"
     journal_dir: str | None = None
     record_chunks: bool = True
+    # keep every clock reading and random draw of a request's execution, so it can be replayed
+    capture: bool = True
 
     @field_validator("store")
     @classmethod

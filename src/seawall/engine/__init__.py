@@ -10,13 +10,16 @@ from seawall.engine._routing import (
     exhausted_error,
     rotation,
 )
-from seawall.engine._targets import ResilienceState, TargetState
+from seawall.engine._targets import Clearance, Gate, Resilience, ResilienceState, TargetState
 
 __all__ = [
     "AttemptObserver",
     "Candidates",
+    "Clearance",
     "Engine",
+    "Gate",
     "ModelRoute",
+    "Resilience",
     "ResilienceState",
     "Skip",
     "StreamHandle",

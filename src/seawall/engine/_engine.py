@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
+from seawall._capture import detached
 from seawall._clock import Clock, MonotonicClock
 from seawall._types import (
     AttemptInfo,
@@ -31,7 +32,7 @@ from seawall._types import (
     Target,
 )
 from seawall.engine._routing import ModelRoute, Skip, TargetHealth, candidates, exhausted_error, rotation
-from seawall.engine._targets import Gate, ResilienceState, TargetState
+from seawall.engine._targets import Gate, Resilience, ResilienceState, TargetState
 from seawall.errors import (
     DeadlineExceeded,
     ErrorClass,
@@ -51,8 +52,11 @@ from seawall.trace._schema import (
     AttemptCancelled,
     Backoff,
     BreakerChanged,
+    Cleared,
     Demoted,
+    Gated,
     Hedged,
+    HedgeDelay,
     Queued,
     Route,
     Shed,
@@ -188,7 +192,7 @@ class Engine:
         routes: Mapping[str, ModelRoute],
         providers: Mapping[str, Provider],
         *,
-        state: ResilienceState | None = None,
+        state: Resilience | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -199,7 +203,7 @@ class Engine:
         self.clock = clock or MonotonicClock()
         self.rng = rng or random.Random()
         self.sleep = sleep or asyncio.sleep  # injectable: tests advance a ManualClock instead
-        self.state = state or ResilienceState.create(self.clock, self.rng)
+        self.state: Resilience = state or ResilienceState.create(self.clock, self.rng)
         self.observers: tuple[AttemptObserver, ...] = tuple(observers)
         """Told of every attempt's outcome after the resilience state (which always is)."""
         self.health: Mapping[str, TargetHealth] = {}
@@ -263,7 +267,10 @@ class Engine:
     def _ensure_expiry(self) -> None:
         """Queued requests time out by the clock; wake up to expire them (real time, not `sleep`)."""
         if self._expiry_task is None or self._expiry_task.done():
-            self._expiry_task = asyncio.get_running_loop().create_task(self._expire_loop())
+            # an empty context: the loop outlives this request and must not be captured as its own
+            self._expiry_task = asyncio.get_running_loop().create_task(
+                self._expire_loop(), context=detached()
+            )
 
     async def _expire_loop(self) -> None:
         state = self.state
@@ -293,8 +300,23 @@ class Engine:
             key = target.key
             st = state.target(key)
             gate = state.gate(st)
+            wait = 0.0 if gate == "ok" else state.gate_wait(st, gate)
+            breaker, inflight, limit, reject_p, budget = state.consulted(st)
+            trace.add(
+                Gated(
+                    t_ms=trace.ms(),
+                    target=key,
+                    result=gate,
+                    wait_ms=wait * 1000.0,
+                    breaker=breaker,
+                    inflight=inflight,
+                    limit=limit,
+                    reject_p=reject_p,
+                    budget=budget,
+                )
+            )
             if gate != "ok":
-                self._skip(run, trace, key, _GATE_REASONS[gate], gate, seconds=state.gate_wait(st, gate))
+                self._skip(run, trace, key, _GATE_REASONS[gate], gate, seconds=wait)
                 continue
             tried = run.tries.get(key, 0)
             clearance = state.clearance(
@@ -304,6 +326,17 @@ class Engine:
                 fallback=run.attempts > 0,
                 remaining_s=remaining,
                 last_error=run.last_error.get(key),
+            )
+            trace.add(
+                Cleared(
+                    t_ms=trace.ms(),
+                    target=key,
+                    ok=clearance.ok,
+                    delay_ms=clearance.delay_s * 1000.0,
+                    code=clearance.code,
+                    reason=clearance.reason,
+                    out_of_time=clearance.out_of_time,
+                )
             )
             if not clearance.ok:  # what the gate took is given back already
                 run.out_of_time = run.out_of_time or clearance.out_of_time
@@ -385,6 +418,7 @@ class Engine:
                     old=transition.old.value,
                     new=transition.new.value,
                     reason=transition.reason,
+                    attempt=len(trace.attempts) - 1,
                 )
             )
 
@@ -444,7 +478,16 @@ class Engine:
         self, run: _Run, pick: _Pick, request: ChatRequest, trace: Trace
     ) -> Completion | UpstreamError | RequestError:
         """One attempt, plus a hedge after the target's p95 latency when the request allows it."""
-        delay = self.state.hedge_delay(pick.state) if request.hedge_safe else None
+        delay = None
+        if request.hedge_safe:
+            delay = self.state.hedge_delay(pick.state)
+            trace.add(
+                HedgeDelay(
+                    t_ms=trace.ms(),
+                    target=pick.target.key,
+                    delay_ms=None if delay is None else delay * 1000.0,
+                )
+            )
         if delay is None:
             return await self._attempt(run, pick, request, trace)
         first = asyncio.ensure_future(self._attempt(run, pick, request, trace))

@@ -69,11 +69,12 @@ _CONTEXT_LENGTH = re.compile(
 
 
 def parse_anthropic_ratelimit(headers: Mapping[str, str]) -> dict[str, str]:
-    """Keep the rate-limit headers worth recording: `anthropic-ratelimit-*` and `retry-after`."""
+    """Keep the rate-limit headers worth recording: `anthropic-ratelimit-*`, `retry-after` and
+    `retry-after-ms` (every header the error mapping reads, so a replay can hand them back)."""
     kept: dict[str, str] = {}
     for key, value in headers.items():
         name = key.lower()
-        if name.startswith("anthropic-ratelimit-") or name == "retry-after":
+        if name.startswith("anthropic-ratelimit-") or name in ("retry-after", "retry-after-ms"):
             kept[name] = value
     return kept
 

@@ -78,6 +78,12 @@ def transport_error(exc: BaseException, *, streaming: bool = False) -> UpstreamE
     return UpstreamConnectionError(f"upstream call failed: {type(exc).__name__}: {exc}")
 
 
+def failure_name(exc: BaseException) -> str:
+    """How a transport failure is recorded (`Attempt.body_end`): its type and message, which is
+    what a replaying transport needs to raise the same failure again."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 def batched(chunks: list[Chunk]) -> list[Chunk]:
     """Mark every chunk but the last as followed at once by another (`Chunk.more`)."""
     for chunk in chunks[:-1]:
@@ -261,8 +267,10 @@ class HTTPProvider:
             finally:
                 resp.release()
         except (TimeoutError, TransportError, OSError) as exc:
+            info.body_end = failure_name(exc)
             raise transport_error(exc) from exc
         info.response_body = raw
+        info.body_end = "eof"
         if resp.status >= 300:
             raise self._error(resp.status, raw, resp.headers)
         try:
@@ -296,14 +304,17 @@ class HTTPProvider:
                 if resp.status >= 300:
                     raw = await resp.read()
                     info.response_body = raw
+                    info.body_end = "eof"
                     raise self._error(resp.status, raw, resp.headers)
                 reads = info.reads
                 async for piece in resp.iter_chunks(timeouts.idle):
                     reads.append((now(), piece))
                     yield piece
+                info.body_end = "eof"
             finally:
                 resp.release()
         except (TimeoutError, TransportError, OSError) as exc:
+            info.body_end = failure_name(exc)
             raise transport_error(exc, streaming=answered) from exc
 
     def event_json(self, payload: bytes) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 
 The engine adds the route and events (`add`), every attempt arrives as one `AttemptOutcome`
 (`attempt_ended`, the trace's observer method), and the request's lifecycle records what the client
-was sent (`sent` for each write of a stream, the body given to `finish` otherwise). Offsets are
+was sent (`sent` for each write of a stream, the body given to `finish` otherwise). With a
+`reading` (`seawall._capture`), the record also keeps every clock reading and random draw the
+execution took, for replay. Offsets are
 milliseconds since the request arrived, read from the injected clock; the start's wall time and the
 id come from the caller (the gateway's clock and id source), never from `time` or a global RNG.
 
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from seawall._capture import Reading
 from seawall._clock import Clock
 from seawall._types import AttemptOutcome
 from seawall.errors import SeawallError, UpstreamError
 from seawall.trace._schema import (
     AnyEvent,
     Attempt,
+    Capture,
     ErrorInfo,
     RequestPart,
     ResponsePart,
@@ -60,11 +64,13 @@ class Trace:
         "answered_by",
         "attempts",
         "committed_ms",
+        "config_hash",
         "events",
         "id",
         "ingress",
         "model",
         "open_attempts",
+        "reading",
         "record_stream",
         "request_body",
         "request_headers",
@@ -86,8 +92,12 @@ class Trace:
         request_body: bytes | None,
         request_headers: dict[str, str] | None = None,
         record_stream: bool = True,
+        reading: Reading | None = None,
+        config_hash: str | None = None,
     ) -> None:
         self._clock = clock
+        self.reading = reading
+        self.config_hash = config_hash
         self.id = trace_id
         self.t0 = clock.now()
         self.ts = clock.wall()
@@ -181,6 +191,7 @@ class Trace:
                 else None,
                 body_text(upstream),
                 reads,
+                info.body_end,
             )
         )
 
@@ -228,6 +239,8 @@ class Trace:
             tuple(self.attempts),
             tuple(self.events),
             response,
+            self.config_hash,
+            None if (r := self.reading) is None else Capture(tuple(r.now), tuple(r.wall), tuple(r.draws)),
         )
 
     def _same_as_answer(self, body: bytes) -> str | None:

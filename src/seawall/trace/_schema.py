@@ -106,6 +106,10 @@ class Attempt(msgspec.Struct, frozen=True, gc=False):
     request_body: Text = None
     response_body: Text = None
     reads: tuple[tuple[float, int], ...] | None = None
+    body_end: str | None = None
+    """How the upstream's body ended: `eof` (read to its end), `<Failure>: <message>` (the transport
+    failed: `Disconnected`, `ProtocolError`, `ConnectError`, `OSError`, `TimeoutError`), or None (the
+    reader stopped first: a stream's terminal event, a timeout, a cancellation)."""
 
 
 # -- events: the closed set of what the engine decides and observes ----------------------------------
@@ -190,12 +194,49 @@ class AttemptCancelled(Event, tag="attempt_cancelled", frozen=True, kw_only=True
 
 
 class BreakerChanged(Event, tag="breaker", frozen=True, kw_only=True, gc=False):
-    """A target's circuit breaker changed state."""
+    """A target's circuit breaker changed state (noted when attempt `attempt` ended)."""
 
     target: str
     old: str
     new: str
     reason: str
+    attempt: int | None = None
+
+
+class Gated(Event, tag="gate", frozen=True, kw_only=True, gc=False):
+    """The resilience gate of a target was asked whether an attempt may start, with what it
+    consulted: `result` is `ok`, `blocked`, `breaker`, `throttled` or `saturated`; `wait_ms` how long
+    until a closed gate clears (0: unknown); the breaker's state, the concurrency limiter's calls in
+    flight and limit (None: unlimited), the throttle's reject probability and the retry budget's
+    balance at that moment."""
+
+    target: str
+    result: str
+    wait_ms: float
+    breaker: str
+    inflight: int
+    limit: int | None
+    reject_p: float
+    budget: float
+
+
+class Cleared(Event, tag="clearance", frozen=True, kw_only=True, gc=False):
+    """After an open gate: may the attempt go (`ok`), after what backoff (`delay_ms`, jitter drawn),
+    or why not (`code`, `reason`; `out_of_time` when it means the deadline)."""
+
+    target: str
+    ok: bool
+    delay_ms: float
+    code: str | None = None
+    reason: str | None = None
+    out_of_time: bool = False
+
+
+class HedgeDelay(Event, tag="hedge_delay", frozen=True, kw_only=True, gc=False):
+    """A hedge-safe request asked when to hedge an attempt at `target` (None: not at all)."""
+
+    target: str
+    delay_ms: float | None
 
 
 class StreamFailed(Event, tag="stream_failed_after_commit", frozen=True, kw_only=True, gc=False):
@@ -216,12 +257,26 @@ AnyEvent = (
     | Skipped
     | Backoff
     | Hedged
+    | HedgeDelay
+    | Gated
+    | Cleared
     | Demoted
     | AttemptCancelled
     | BreakerChanged
     | StreamFailed
     | ClientDisconnected
 )
+
+
+class Capture(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """What one execution read from outside, in order, so replay can hand it back: every reading of
+    the monotonic clock (`now`) and of the wall clock (`wall`) by the engine, the trace and the
+    adapters, and every random draw of the engine (`draws`). The resilience state's own readings
+    and draws are not here: its answers are recorded as `gate`/`clearance` events instead."""
+
+    now: tuple[float, ...] = ()
+    wall: tuple[float, ...] = ()
+    draws: tuple[float, ...] = ()
 
 
 class TraceRecord(msgspec.Struct, frozen=True, gc=False):
@@ -245,6 +300,10 @@ class TraceRecord(msgspec.Struct, frozen=True, gc=False):
     attempts: tuple[Attempt, ...] = ()
     events: tuple[AnyEvent, ...] = ()
     response: ResponsePart = ResponsePart()
+    config_hash: str | None = None
+    """SHA-256 of the effective config (secrets redacted) the request ran under; the config itself
+    is stored once per hash (as a blob)."""
+    capture: Capture | None = None
     schema_version: int = SCHEMA_VERSION
 
 
@@ -279,10 +338,14 @@ __all__ = [
     "AttemptCancelled",
     "Backoff",
     "BreakerChanged",
+    "Capture",
+    "Cleared",
     "ClientDisconnected",
     "Demoted",
     "ErrorInfo",
     "Event",
+    "Gated",
+    "HedgeDelay",
     "Hedged",
     "Pointer",
     "Queued",

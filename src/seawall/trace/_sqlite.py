@@ -141,6 +141,16 @@ class SQLiteTraceStore:
             for id_, ts, model_, status, stream, duration_ms, attempts, answered_by, error_class in rows
         ]
 
+    def put_blob(self, digest: str, data: bytes) -> None:
+        """Store one content-addressed blob (idempotent: a digest seen before is kept as it is)."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
+
+    def blob(self, digest: str) -> bytes | None:
+        """A blob by its SHA-256 (hex), or None."""
+        with self._lock:
+            return self._blob(digest)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -33,6 +33,14 @@ class TraceStore(Protocol):
         """Newest first, at most `limit`; only `model`'s, only failed requests (status ≥ 400)."""
         ...
 
+    def put_blob(self, digest: str, data: bytes) -> None:
+        """Store one content-addressed blob, e.g. the config a gateway runs under (idempotent)."""
+        ...
+
+    def blob(self, digest: str) -> bytes | None:
+        """A blob by its SHA-256 (hex), or None."""
+        ...
+
     def close(self) -> None: ...
 
 
