@@ -188,18 +188,25 @@ class Relay:
             self.error = exc
 
     async def chunks(self) -> AsyncIterator[JSONDict]:
-        """Library mode: the stream's canonical chunks, as an OpenAI client would see them (the trace
-        records the bytes such a client would have been sent). Raises the error of a stream that
-        failed after its commit point (after `close()` has recorded it)."""
+        """Library mode: the stream's canonical chunks, as an OpenAI client would see them. The trace
+        records the bytes such a client would have been sent, write by write as `pump` writes them
+        (so a library stream replays like an HTTP one). Raises the error of a stream that failed
+        after its commit point (after `close()` has recorded it)."""
         encode = self._encoder.encode
+        pending = self._pending
         sent = self._ex.trace.sent
         request = self._ex.request
         include_usage = request is not None and request.include_usage
+        first = True
         try:
             async for chunk in self._handle:
                 out = encode(chunk)
                 if out:
-                    sent(out)
+                    pending.append(out)
+                if pending and (not chunk.more or (first and chunk.content)):
+                    sent(pending[0] if len(pending) == 1 else b"".join(pending))
+                    pending.clear()
+                    first = first and not chunk.content
                 data = chunk.data
                 if not data or (not data.get("choices") and not include_usage):
                     continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -228,6 +229,107 @@ def traces_show(trace_id: str, store: str | None, config_path: str | None, as_js
         click.echo(json.dumps(to_json(record), indent=2))
         return
     click.echo(render_trace(record))
+
+
+# -- replay --------------------------------------------------------------------------------------
+class _PermissiveEnv(dict[str, str]):
+    """The environment, with unset variables read as empty: an offline replay needs no API key."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def _replay_config(config_path: str | None, record: Any, db: Any) -> GatewayConfig:
+    """The config to replay under: `--config` (a what-if when it differs), else the recorded one."""
+    from seawall.config import validate
+
+    if config_path:
+        try:
+            return load_config(config_path, env=_PermissiveEnv(os.environ))
+        except ConfigError as exc:
+            _fail(str(exc))
+            raise AssertionError from exc
+    data = db.blob(record.config_hash) if record.config_hash else None
+    if data is None:
+        _fail(
+            f"the config trace {record.id} ran under is not in the store (recorded before replay capture); "
+            "pass --config FILE to replay it under a config"
+        )
+        raise AssertionError
+    try:
+        return validate(json.loads(data), f"recorded config {record.config_hash[:12]}")
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc
+
+
+@main.command()
+@click.argument("trace_id")
+@_store_opt
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    default=None,
+    help="Config to replay under (default: the recorded one); also where the trace store is.",
+)
+@click.option(
+    "--stand-in",
+    type=click.Choice(["error", "hang"]),
+    default="error",
+    show_default=True,
+    help="How an upstream call the recording lacks is answered (a what-if config).",
+)
+@click.option("--live", is_flag=True, help="Re-send the request now and diff the answers instead.")
+@click.option("--target", default=None, help="With --live: send to this provider/model instead.")
+@click.option("--fail-on-diff", is_flag=True, help="With --live: exit 1 when the answers differ.")
+@click.option("--all", "show_all", is_flag=True, help="List every difference, not only the first.")
+def replay(  # noqa: PLR0917 (click passes every option by name)
+    trace_id: str,
+    store: str | None,
+    config_path: str | None,
+    stand_in: str,
+    live: bool,
+    target: str | None,
+    fail_on_diff: bool,
+    show_all: bool,
+) -> None:
+    """Re-run a recorded request offline, byte for byte, and say where it diverges (exit 1)."""
+    db = _open_store(store, config_path)
+    try:
+        record = db.get(trace_id)
+    except Exception as exc:  # a torn or unreadable record: say so, never a traceback
+        _fail(f"trace {trace_id!r} cannot be read: {exc}")
+        return
+    if record is None:
+        _fail(f"no trace {trace_id!r} in the store")
+        return
+    if live:
+        from seawall.replay._cli import run_live_cli
+
+        sys.exit(run_live_cli(record, config_path, target=target, fail_on_diff=fail_on_diff))
+    from seawall.replay._offline import replay as replay_offline
+
+    config = _replay_config(config_path, record, db)
+    try:
+        result = replay_offline(record, config, stand_in=stand_in)
+    except Exception as exc:  # the replay itself broke: a clear message, never a traceback
+        _fail(f"replay of {record.id} failed: {type(exc).__name__}: {exc}")
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if result.identical:
+        click.echo("identical")
+        return
+    click.echo(f"diverged: {result.divergences[0]}")
+    for more in result.divergences[1:] if show_all else ():
+        click.echo(f"  also: {more}")
+    if not show_all and len(result.divergences) > 1:
+        click.echo(f"  ({len(result.divergences) - 1} more; --all lists them)")
+    sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

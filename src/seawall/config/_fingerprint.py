@@ -1,7 +1,8 @@
 """The recorded form of a config: canonical JSON with every secret redacted, and its SHA-256.
 
 Every trace names the config it ran under by this hash, and the config is stored once per hash,
-so a replay can rebuild the gateway that served a request. Secrets never reach it: `SecretStr`
+so a replay can rebuild the gateway that served a request. The hash covers what changes how a
+request runs: not where traces go, nor the address the server listens on. Secrets never reach it: `SecretStr`
 fields (API keys, the admin token) dump as asterisks, and the values of providers' extra
 `headers` (which may carry a key, e.g. Azure's `api-key`) are replaced. Must not: do I/O.
 """
@@ -19,8 +20,11 @@ REDACTED = "**********"
 
 
 def recorded_config(config: GatewayConfig) -> dict[str, Any]:
-    """The config as plain JSON data, secrets redacted."""
-    data: dict[str, Any] = config.model_dump(mode="json")
+    """The config as plain JSON data, secrets redacted, without what does not change how a request
+    runs (where traces go, the address the server listens on)."""
+    data: dict[str, Any] = config.model_dump(
+        mode="json", exclude={"traces": True, "server": {"host", "port"}}
+    )
     for provider in data.get("providers", ()):
         headers = provider.get("headers")
         if isinstance(headers, dict):

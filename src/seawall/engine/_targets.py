@@ -348,8 +348,10 @@ class ResilienceState:
     async def admit(self, priority: Priority, *, deadline: Deadline) -> Permit:
         """A permit, queueing if need be: raises `Overloaded` (queue full, queue timeout, shed) or
         `DeadlineExceeded` (the deadline passed while queued). The owner must run `expire_queue()`
-        at `next_queue_expiry()` while anything is queued."""
-        permit = await self.admission.admit(priority, deadline=deadline)
+        at `next_queue_expiry()` while anything is queued. The deadline is read on this state's own
+        clock (the caller's may be capturing a request's readings, which are not the state's)."""
+        own = deadline if deadline.clock is self.clock else Deadline(deadline.expires_at, self.clock)
+        permit = await self.admission.admit(priority, deadline=own)
         self.active_requests += 1
         return permit
 

@@ -1,0 +1,1 @@
+"""Replay: re-run a recorded request offline from its recording, or live against a target."""
