@@ -2,7 +2,8 @@
 answered it (or another), and compare the answers side by side: "did the provider change?".
 
 `_answer` reduces any recorded or live answer (any dialect, whole or streamed) to a comparable
-`Answer`. Pure: no I/O.
+`Answer`; `_diff` compares two of them (`diff_answers`) and renders the side-by-side view
+(`render_diff`). Both are pure: no I/O.
 """
 
 from seawall.replay._answer import (
@@ -16,9 +17,11 @@ from seawall.replay._answer import (
     decode_answer,
     recorded_answer,
 )
+from seawall.replay._diff import AnswerDiff, diff_answers, render_diff, text_diff
 
 __all__ = [
     "Answer",
+    "AnswerDiff",
     "ToolCall",
     "answer_from_attempt",
     "answer_from_chunks",
@@ -26,5 +29,8 @@ __all__ = [
     "answer_from_response",
     "answering_attempt",
     "decode_answer",
+    "diff_answers",
     "recorded_answer",
+    "render_diff",
+    "text_diff",
 ]
