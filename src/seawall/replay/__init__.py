@@ -3,7 +3,8 @@ answered it (or another), and compare the answers side by side: "did the provide
 
 `_answer` reduces any recorded or live answer (any dialect, whole or streamed) to a comparable
 `Answer`; `_diff` compares two of them (`diff_answers`) and renders the side-by-side view
-(`render_diff`). Both are pure: no I/O.
+(`render_diff`); `_live` makes the one live attempt (`rerun_live`). `_answer` and `_diff` are pure;
+the I/O is in `_live`.
 """
 
 from seawall.replay._answer import (
@@ -18,19 +19,33 @@ from seawall.replay._answer import (
     recorded_answer,
 )
 from seawall.replay._diff import AnswerDiff, diff_answers, render_diff, text_diff
+from seawall.replay._live import (
+    LiveResult,
+    ReplayError,
+    TransportFor,
+    choose_target,
+    rebuild_request,
+    rerun_live,
+)
 
 __all__ = [
     "Answer",
     "AnswerDiff",
+    "LiveResult",
+    "ReplayError",
     "ToolCall",
+    "TransportFor",
     "answer_from_attempt",
     "answer_from_chunks",
     "answer_from_completion",
     "answer_from_response",
     "answering_attempt",
+    "choose_target",
     "decode_answer",
     "diff_answers",
+    "rebuild_request",
     "recorded_answer",
     "render_diff",
+    "rerun_live",
     "text_diff",
 ]
