@@ -27,7 +27,7 @@ A `kind: simulated` provider is started for the call, as the gateway starts it, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -124,19 +124,21 @@ def choose_target(
     record: TraceRecord, providers: Sequence[ProviderConfig], override: str | None = None
 ) -> tuple[ProviderConfig, Target]:
     """The provider config and target a re-run goes to: `override` (`provider/model`), else the
-    target that answered, else the last one attempted."""
+    target that answered (its attempt, or `answered_by`), else the last one attempted."""
     by_name = {pc.name: pc for pc in providers}
     if override is not None:
-        # Provider names and model names may both hold '/': the longest configured name wins.
-        names = sorted((n for n in by_name if override.startswith(n + "/")), key=len, reverse=True)
-        model = override[len(names[0]) + 1 :] if names else ""
-        if not model:
+        target = _split(override, by_name)
+        if target is None:
             raise ReplayError(
                 f"target {override!r} is not in the config: expected PROVIDER/MODEL with PROVIDER one of "
                 + ", ".join(sorted(by_name))
             )
-        return by_name[names[0]], Target(names[0], model)
+        return by_name[target.provider], target
     attempt = answering_attempt(record)
+    if attempt is None and record.answered_by is not None:
+        target = _split(record.answered_by, by_name)
+        if target is not None:
+            return by_name[target.provider], target
     if attempt is None:
         raise ReplayError(
             f"trace {record.id} has no attempt to re-run (status {record.status}: no target was tried); "
@@ -149,6 +151,15 @@ def choose_target(
             f"{attempt.provider!r} is not in the config; name a target with --target PROVIDER/MODEL"
         )
     return pc, Target(attempt.provider, attempt.model)
+
+
+def _split(key: str, by_name: Mapping[str, ProviderConfig]) -> Target | None:
+    """`provider/model` → a `Target` of a configured provider. Provider and model names may both
+    hold '/': the longest configured provider name that prefixes `key` wins."""
+    names = sorted((name for name in by_name if key.startswith(name + "/")), key=len, reverse=True)
+    if not names or len(key) == len(names[0]) + 1:
+        return None
+    return Target(names[0], key[len(names[0]) + 1 :])
 
 
 def rebuild_request(record: TraceRecord) -> ChatRequest:

@@ -301,6 +301,11 @@ def test_choose_target() -> None:
         ),
     )
     assert choose_target(failed, providers)[1] == Target("up", "g2")
+    # `answered_by` alone (no attempt of it recorded) still names the target
+    assert choose_target(recorded(attempts=()), providers)[1] == Target("up", "gpt-x")
+    assert choose_target(recorded(attempts=(), answered_by="team/eu/x/y"), providers)[1] == Target(
+        "team/eu", "x/y"
+    )
 
 
 @pytest.mark.parametrize("target", ["nope/gpt-x", "up", "up/", "gpt-x"])
