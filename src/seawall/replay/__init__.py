@@ -3,8 +3,8 @@ answered it (or another), and compare the answers side by side: "did the provide
 
 `_answer` reduces any recorded or live answer (any dialect, whole or streamed) to a comparable
 `Answer`; `_diff` compares two of them (`diff_answers`) and renders the side-by-side view
-(`render_diff`); `_live` makes the one live attempt (`rerun_live`). `_answer` and `_diff` are pure;
-the I/O is in `_live`.
+(`render_diff`); `_live` makes the one live attempt (`rerun_live`); `_cli` is the command line's
+part (`run_live_cli`). `_answer` and `_diff` are pure; the I/O is in `_live` and `_cli`.
 """
 
 from seawall.replay._answer import (
@@ -18,6 +18,7 @@ from seawall.replay._answer import (
     decode_answer,
     recorded_answer,
 )
+from seawall.replay._cli import load_record, open_trace_store, render_live, replay_live_command, run_live_cli
 from seawall.replay._diff import AnswerDiff, diff_answers, render_diff, text_diff
 from seawall.replay._live import (
     LiveResult,
@@ -43,9 +44,14 @@ __all__ = [
     "choose_target",
     "decode_answer",
     "diff_answers",
+    "load_record",
+    "open_trace_store",
     "rebuild_request",
     "recorded_answer",
     "render_diff",
+    "render_live",
+    "replay_live_command",
     "rerun_live",
+    "run_live_cli",
     "text_diff",
 ]
