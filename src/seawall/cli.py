@@ -298,6 +298,10 @@ def replay(  # noqa: PLR0917 (click passes every option by name)
     show_all: bool,
 ) -> None:
     """Re-run a recorded request offline, byte for byte, and say where it diverges (exit 1)."""
+    if live:  # re-send it now and compare answers (the store comes from --config)
+        from seawall.replay._cli import run_live_cli
+
+        sys.exit(run_live_cli(trace_id, config_path, target, fail_on_diff))
     db = _open_store(store, config_path)
     try:
         record = db.get(trace_id)
@@ -307,10 +311,6 @@ def replay(  # noqa: PLR0917 (click passes every option by name)
     if record is None:
         _fail(f"no trace {trace_id!r} in the store")
         return
-    if live:
-        from seawall.replay._cli import run_live_cli
-
-        sys.exit(run_live_cli(record, config_path, target=target, fail_on_diff=fail_on_diff))
     from seawall.replay._offline import replay as replay_offline
 
     config = _replay_config(config_path, record, db)
