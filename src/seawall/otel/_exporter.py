@@ -15,8 +15,8 @@ Counters (`stats()`) feed `/metrics`.
 
 The client's W3C `traceparent`/`tracestate` (kept in the record's headers) parent the request span;
 a malformed one is ignored (the span starts a new trace). The SDK's sampler applies (default: parent
-based, always on; `OTEL_TRACES_SAMPLER` changes it): a request the sampler drops costs no attempt
-spans and no export.
+based, always on; `OTEL_TRACES_SAMPLER` changes it). It decides before anything else is built, so a
+request it drops costs one unrecorded span: no attributes, no attempt spans, no export.
 
 Must not: touch OpenTelemetry's global state (tracer provider, propagator), log collector headers
 (they are secrets), or block `submit`.
@@ -41,7 +41,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 import seawall
 from seawall.config._model import OtlpConfig
-from seawall.otel._mapping import attempt_spans, parent_carrier, request_span
+from seawall.otel._mapping import attempt_spans, epoch_ns, parent_carrier, request_name, request_span
 from seawall.trace._schema import TraceRecord
 
 log = logging.getLogger("seawall.otel")
@@ -225,18 +225,17 @@ class OtlpExporter:
     def _emit(self, record: TraceRecord) -> None:
         """One record's spans, ended (into `_collect`): the request, then its attempts inside it."""
         tracer = self._tracer
-        request = request_span(record)
         carrier = parent_carrier(record)
         parent = self._propagator.extract(carrier) if carrier is not None else None
+        # The sampler decides first (it sees the name and the parent, not the attributes), so a
+        # request it drops costs no mapping, no attempt spans and no export.
         span = tracer.start_span(
-            request.name,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=request.attributes,
-            start_time=request.start_ns,
+            request_name(record), context=parent, kind=SpanKind.SERVER, start_time=epoch_ns(record.ts)
         )
-        if not span.is_recording():  # sampled out
+        if not span.is_recording():
             return
+        request = request_span(record)
+        span.set_attributes(request.attributes)
         for name, at, attributes in request.events:
             span.add_event(name, attributes, at)
         if request.error is not None:

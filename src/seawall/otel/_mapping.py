@@ -61,6 +61,11 @@ def parent_carrier(record: TraceRecord) -> dict[str, str] | None:
     return carrier
 
 
+def request_name(record: TraceRecord) -> str:
+    """`chat {model}`, or `chat` for a request whose body could not be read."""
+    return f"{OPERATION} {record.model}" if record.model else OPERATION
+
+
 def request_span(record: TraceRecord) -> SpanData:
     """The request as the client saw it: `chat {model}`, from arrival to the last byte."""
     start = epoch_ns(record.ts)
@@ -109,7 +114,7 @@ def request_span(record: TraceRecord) -> SpanData:
         (event.type, start + ms_ns(event.t_ms), _event_attributes(event)) for event in record.events
     )
     return SpanData(
-        f"{OPERATION} {record.model}" if record.model else OPERATION,
+        request_name(record),
         start,
         start + ms_ns(record.duration_ms),
         attrs,
@@ -264,5 +269,6 @@ __all__ = [
     "epoch_ns",
     "ms_ns",
     "parent_carrier",
+    "request_name",
     "request_span",
 ]
