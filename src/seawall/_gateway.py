@@ -14,7 +14,7 @@ import os
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -35,6 +35,9 @@ from seawall.providers._base import Provider
 from seawall.trace import Trace, TraceRecorder, open_store
 from seawall.trace._schema import TraceRecord
 from seawall.trace._store import TraceStore
+
+if TYPE_CHECKING:
+    from seawall.otel._exporter import OtlpExporter
 
 log = logging.getLogger("seawall")
 
@@ -84,6 +87,7 @@ class Gateway:
         self._simulators: list[Any] = []
         self.engine: Engine | None = None
         self.recorder = TraceRecorder(None)
+        self.otlp: OtlpExporter | None = None
         self.metrics = Metrics()
         self.started = False
         self._lock = asyncio.Lock()
@@ -106,6 +110,10 @@ class Gateway:
         async with self._lock:
             if self.started:
                 return
+            if self.config.traces.otlp is not None:  # first: OpenTelemetry may not be installed
+                from seawall.otel import open_exporter  # imports OpenTelemetry: only when configured
+
+                self.otlp = open_exporter(self.config.traces.otlp)
             for pc in self.config.providers:
                 self.providers[pc.name] = await self._provider(pc)
             routes = {}
@@ -151,6 +159,9 @@ class Gateway:
             replayed = await asyncio.to_thread(self.recorder.start)
             if replayed:
                 log.warning("recovered %d trace(s) from the journal of a previous run", replayed)
+            if self.otlp is not None:
+                self.otlp.start()
+                self.metrics.otlp_state = self.otlp.stats
             self.started = True
 
     async def _provider(self, pc: ProviderConfig) -> Provider:
@@ -177,6 +188,9 @@ class Gateway:
                 return
             self.started = False
             await asyncio.to_thread(self.recorder.close)
+            if self.otlp is not None:  # exports what is queued, for at most traces.otlp.timeout_s
+                await asyncio.to_thread(self.otlp.close)
+                self.otlp = None
             if self.engine is not None:
                 await self.engine.state.aclose()
             for provider in self.providers.values():
@@ -248,9 +262,13 @@ class Gateway:
         )
 
     def _finish(self, record: TraceRecord) -> None:
-        """A request is over: journal its trace (before the response's last byte) and count it."""
+        """A request is over: journal its trace (before the response's last byte), count it, and
+        queue it for OTLP export when configured (one append: spans are made off the loop)."""
         self.recorder.record(record)
         self.metrics.observe(record)
+        otlp = self.otlp
+        if otlp is not None:
+            otlp.submit(record)
 
     # -- library API -------------------------------------------------------------------------------
     async def chat(self, **body: Any) -> Any:

@@ -53,6 +53,7 @@ class Metrics:
         self.target_state: Callable[[], Iterator[tuple[str, dict[str, float]]]] | None = None
         self.transitions: Callable[[], dict[tuple[str, str], int]] | None = None
         self.trace_state: Callable[[], dict[str, int]] | None = None
+        self.otlp_state: Callable[[], dict[str, int]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -137,6 +138,27 @@ class Metrics:
                 "seawall_trace_store_failures",
                 "Trace store batch writes that failed after retries (their records stay in the journal)",
                 value=trace["failed_batches"],
+            )
+        if self.otlp_state is not None:
+            otlp = self.otlp_state()
+            yield CounterMetricFamily(
+                "seawall_otlp_spans_exported", "Spans an OTLP collector accepted", value=otlp["exported"]
+            )
+            yield CounterMetricFamily(
+                "seawall_otlp_spans_failed",
+                "Spans in OTLP exports that failed (collector unreachable, slow or refusing them)",
+                value=otlp["failed"],
+            )
+            yield CounterMetricFamily(
+                "seawall_otlp_requests_dropped",
+                "Finished requests never made into spans: the OTLP export queue was full (or still held "
+                "them at shutdown)",
+                value=otlp["dropped"],
+            )
+            yield GaugeMetricFamily(
+                "seawall_otlp_backlog",
+                "Finished requests waiting to be exported as spans",
+                value=otlp["backlog"],
             )
 
     def render(self) -> bytes:

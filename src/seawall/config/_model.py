@@ -6,7 +6,9 @@ values the engine copies out. Every model forbids unknown keys so a typo fails l
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -95,14 +97,73 @@ class ServerConfig(Strict):
     admin_token: SecretStr | None = None  # when set, /admin/* requires `Authorization: Bearer <token>`
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class OtlpConfig(Strict):
+    """OpenTelemetry export of every finished request (docs/traces.md#opentelemetry): where the
+    collector is, how to reach it, and how many finished requests may wait for export."""
+
+    endpoint: str
+    protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    # Sent to the collector with every export (e.g. an auth token): secrets, never logged or shown.
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    service_name: str = Field(default="seawall", min_length=1)
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    queue_size: int = Field(default=2048, ge=1, le=1_000_000)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL, e.g. http://localhost:4318")
+        if parts.query or parts.fragment:
+            raise ValueError("the endpoint takes no query or fragment")
+        return value
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _headers(cls, value: Any) -> Any:
+        # Checked here so an error never echoes a value (they are secrets).
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of header names to values")
+        for name, header in value.items():
+            if not isinstance(name, str) or not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if not isinstance(header, str):
+                raise ValueError(f"the value of {name!r} must be a string (quote it)")
+            if "\r" in header or "\n" in header:
+                raise ValueError(f"the value of {name!r} must be one line")
+        return value
+
+    @model_validator(mode="after")
+    def _grpc_has_no_path(self) -> OtlpConfig:
+        if self.protocol == "grpc" and urlsplit(self.endpoint).path not in ("", "/"):
+            raise PathError(
+                ("traces", "otlp", "endpoint"),
+                "a gRPC endpoint has no path: scheme://host:port (http:// for plain text, https:// for TLS)",
+            )
+        return self
+
+    def url(self) -> str:
+        """The endpoint spans are sent to. For OTLP/HTTP a URL without a path gets the traces
+        path (`/v1/traces`), as a collector's base URL would in `OTEL_EXPORTER_OTLP_ENDPOINT`."""
+        if self.protocol == "http/protobuf" and urlsplit(self.endpoint).path in ("", "/"):
+            return self.endpoint.rstrip("/") + "/v1/traces"
+        return self.endpoint
+
+
 class TracesConfig(Strict):
-    """Where traces go. `store: none` disables recording (benchmarks only)."""
+    """Where traces go. `store: none` disables recording (benchmarks only); `otlp` also sends
+    every request as OpenTelemetry spans to a collector."""
 
     store: str = "sqlite:///./seawall-traces.db"
     journal_dir: str | None = None
     record_chunks: bool = True
     # keep every clock reading and random draw of a request's execution, so it can be replayed
     capture: bool = True
+    otlp: OtlpConfig | None = None
 
     @field_validator("store")
     @classmethod

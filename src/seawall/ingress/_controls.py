@@ -27,6 +27,10 @@ TRACE_HEADERS = frozenset(
         "x-stainless-package-version",
         "anthropic-version",
         "anthropic-beta",
+        # W3C trace context (not secrets): the OTLP export parents the request's span on it
+        "traceparent",
+        "tracestate",
+        "x-seawall-conversation-id",  # the client's conversation: `gen_ai.conversation.id` in spans
     }
 )
 
