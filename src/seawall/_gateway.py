@@ -33,6 +33,7 @@ from seawall.ingress import OPENAI, IngressDialect, kept_headers, parse_openai_r
 from seawall.providers import Transport, build_provider
 from seawall.providers._base import Provider
 from seawall.trace import Trace, TraceRecorder, open_store
+from seawall.trace._redact import redactor
 from seawall.trace._schema import TraceRecord
 from seawall.trace._store import TraceStore
 
@@ -83,6 +84,7 @@ class Gateway:
         self._state_rng = random.Random(self.rng.getrandbits(64))
         self.config_hash: str | None = None
         self._config_json = b""
+        self._redact = redactor(config.traces.redact)
         self.providers: dict[str, Provider] = {}
         self._simulators: list[Any] = []
         self.engine: Engine | None = None
@@ -264,6 +266,8 @@ class Gateway:
     def _finish(self, record: TraceRecord) -> None:
         """A request is over: journal its trace (before the response's last byte), count it, and
         queue it for OTLP export when configured (one append: spans are made off the loop)."""
+        if self._redact is not None:  # before the record is written anywhere, the journal included
+            record = self._redact(record)
         self.recorder.record(record)
         self.metrics.observe(record)
         otlp = self.otlp

@@ -163,7 +163,18 @@ class TracesConfig(Strict):
     record_chunks: bool = True
     # keep every clock reading and random draw of a request's execution, so it can be replayed
     capture: bool = True
+    # JSON paths whose values are replaced by "[redacted]" in every recorded body (docs/traces.md)
+    redact: list[str] = Field(default_factory=list)
     otlp: OtlpConfig | None = None
+
+    @field_validator("redact")
+    @classmethod
+    def _redact(cls, value: list[str]) -> list[str]:
+        from seawall.trace._redact import parse_path
+
+        for path in value:
+            parse_path(path)  # a ValueError naming the path becomes a config error naming the key
+        return value
 
     @field_validator("store")
     @classmethod
