@@ -231,6 +231,40 @@ def traces_show(trace_id: str, store: str | None, config_path: str | None, as_js
     click.echo(render_trace(record))
 
 
+@traces.command("export")
+@click.argument("trace_ids", nargs=-1, required=True)
+@click.option(
+    "--output", "-o", required=True, type=click.Path(dir_okay=False), help="Cassette file to write."
+)
+@_store_opt
+@_config_opt
+def traces_export(
+    trace_ids: tuple[str, ...], output: str, store: str | None, config_path: str | None
+) -> None:
+    """Write traces as a cassette: a self-contained fixture for `seawall.testing` (no network)."""
+    from seawall.replay._cassette import export
+
+    db = _open_store(store, config_path)
+    records = []
+    for trace_id in trace_ids:
+        try:
+            record = db.get(trace_id)
+        except Exception as exc:  # a torn or unreadable record: say so, never a traceback
+            _fail(f"trace {trace_id!r} cannot be read: {exc}")
+            return
+        if record is None:
+            _fail(f"no trace {trace_id!r} in the store")
+            return
+        records.append(record)
+    configs = {}
+    for record in records:
+        data = db.blob(record.config_hash) if record.config_hash else None
+        if data is not None and record.config_hash is not None:
+            configs[record.config_hash] = data
+    Path(output).write_bytes(export(records, configs))
+    click.echo(f"{output}: {len(records)} trace(s), {len(configs)} config(s)")
+
+
 # -- replay --------------------------------------------------------------------------------------
 class _PermissiveEnv(dict[str, str]):
     """The environment, with unset variables read as empty: an offline replay needs no API key."""
