@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,23 +265,13 @@ def traces_export(
 
 
 # -- replay --------------------------------------------------------------------------------------
-class _PermissiveEnv(dict[str, str]):
-    """The environment, with unset variables read as empty: an offline replay needs no API key."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-
 def _replay_config(config_path: str | None, record: Any, db: Any) -> GatewayConfig:
     """The config to replay under: `--config` (a what-if when it differs), else the recorded one."""
     from seawall.config import validate
 
     if config_path:
         try:
-            return load_config(config_path, env=_PermissiveEnv(os.environ))
+            return load_config(config_path, strict_env=False)  # an offline replay needs no API key
         except ConfigError as exc:
             _fail(str(exc))
             raise AssertionError from exc

@@ -29,8 +29,11 @@ def format_path(path: tuple[str | int, ...] | list[str | int]) -> str:
     return out or "(top level)"
 
 
-def interpolate(value: Any, env: Mapping[str, str], source: str, path: tuple[str | int, ...] = ()) -> Any:
-    """Replace `${VAR}` / `${VAR:-default}` in every string of a parsed YAML tree."""
+def interpolate(
+    value: Any, env: Mapping[str, str], source: str, path: tuple[str | int, ...] = (), *, strict: bool = True
+) -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string of a parsed YAML tree. An unset variable
+    without a default is an error, or (`strict=False`, for offline tools that need no secrets) empty."""
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
@@ -39,6 +42,8 @@ def interpolate(value: Any, env: Mapping[str, str], source: str, path: tuple[str
                 return env[name]
             if default is not None:
                 return default
+            if not strict:
+                return ""
             raise ConfigError(
                 f"{source}: {format_path(path)}: environment variable {name} is not set "
                 f"(set it, or write ${{{name}:-default}})"
@@ -46,9 +51,9 @@ def interpolate(value: Any, env: Mapping[str, str], source: str, path: tuple[str
 
         return _ENV.sub(sub, value)
     if isinstance(value, list):
-        return [interpolate(v, env, source, (*path, i)) for i, v in enumerate(value)]
+        return [interpolate(v, env, source, (*path, i), strict=strict) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: interpolate(v, env, source, (*path, str(k))) for k, v in value.items()}
+        return {k: interpolate(v, env, source, (*path, str(k)), strict=strict) for k, v in value.items()}
     return value
 
 
@@ -70,13 +75,15 @@ def _describe(error: Mapping[str, Any]) -> str:
     return msg
 
 
-def validate(data: Any, source: str, env: Mapping[str, str] | None = None) -> GatewayConfig:
-    """Validate an already-parsed config tree."""
+def validate(
+    data: Any, source: str, env: Mapping[str, str] | None = None, *, strict_env: bool = True
+) -> GatewayConfig:
+    """Validate an already-parsed config tree (`strict_env=False`: unset variables read as empty)."""
     if data is None:
         raise ConfigError(f"{source}: the file is empty (expected keys 'providers' and 'models')")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-    data = interpolate(data, os.environ if env is None else env, source)
+    data = interpolate(data, os.environ if env is None else env, source, strict=strict_env)
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
@@ -92,8 +99,11 @@ def validate(data: Any, source: str, env: Mapping[str, str] | None = None) -> Ga
         raise ConfigError("\n".join(lines)) from None
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> GatewayConfig:
-    """Read, interpolate and validate a YAML config file."""
+def load_config(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *, strict_env: bool = True
+) -> GatewayConfig:
+    """Read, interpolate and validate a YAML config file (`strict_env=False`: unset variables
+    without a default read as empty, for offline tools such as replay that need no secrets)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -106,7 +116,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
-    return validate(data, source, env)
+    return validate(data, source, env, strict_env=strict_env)
 
 
 def default_config() -> GatewayConfig:

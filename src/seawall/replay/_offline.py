@@ -113,6 +113,13 @@ async def _replay(
         notes.append(f"the replay read the clock {clock.left} time(s) less than the recording")
     notes += state.notes + upstream.notes
     result.divergences = _compare(record, result, upstream, state)
+    if record.config_hash and gateway.config_hash != record.config_hash and result.replayed is not None:
+        same = isinstance(record.response.body, str) and record.response.body.encode() == result.body
+        notes.append(
+            f"what-if outcome: status {result.status} (recorded {record.status}), "
+            f"{len(result.replayed.attempts)} attempt(s) (recorded {len(record.attempts)}), "
+            f"the client's bytes {'the same' if same else 'different'}"
+        )
     return result
 
 
