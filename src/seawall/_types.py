@@ -108,6 +108,9 @@ class AttemptInfo:
     status: int | None = None
     response_model: str | None = None
     system_fingerprint: str | None = None
+    service_tier: str | None = None
+    """The service tier the provider says served the answer (OpenAI `service_tier`, Anthropic
+    `usage.service_tier`): part of the model identity, with the model and the fingerprint."""
     usage: JSONDict | None = None
     ratelimit: dict[str, str] = field(default_factory=dict)
     response_body: bytes | None = None

@@ -138,6 +138,7 @@ class AnthropicProvider(HTTPProvider):
         body = from_anthropic_response(message, request_model=target.model, created=int(self._clock.wall()))
         info.response_model = message.get("model") if isinstance(message.get("model"), str) else None
         info.usage = body["usage"]
+        info.service_tier = _service_tier(message.get("usage"))
         return Completion(body, None, native=raw if self._passthrough(request) else None)
 
     async def stream(
@@ -180,6 +181,7 @@ class AnthropicProvider(HTTPProvider):
             message: Any = data.get("message")
             model = message.get("model") if isinstance(message, dict) else None
             info.response_model = model if isinstance(model, str) else None
+            info.service_tier = _service_tier(message.get("usage") if isinstance(message, dict) else None)
         if kind in ("message_start", "message_delta", "message_stop"):
             info.usage = decoder.usage
         if block is None:
@@ -191,6 +193,11 @@ class AnthropicProvider(HTTPProvider):
         chunks = [Chunk(first, None, content, native=block)]
         chunks += [Chunk(c, None, chunk_has_content(c), native=b"") for c in canonical[1:]]
         return chunks
+
+
+def _service_tier(usage: Any) -> str | None:
+    tier = usage.get("service_tier") if isinstance(usage, dict) else None
+    return tier if isinstance(tier, str) else None
 
 
 def _merge_headers(own: dict[str, str], client: Mapping[str, str]) -> dict[str, str]:

@@ -185,6 +185,7 @@ class OpenAIProvider(HTTPProvider):
             raise UpstreamBadResponse("upstream answer has no 'choices' list", upstream_status=info.status)
         info.response_model = body.get("model")
         info.system_fingerprint = body.get("system_fingerprint")
+        info.service_tier = _str(body.get("service_tier"))
         info.usage = body.get("usage")
         return Completion(body, raw)
 
@@ -207,6 +208,7 @@ class OpenAIProvider(HTTPProvider):
                 if info.response_model is None:
                     info.response_model = chunk.get("model")
                     info.system_fingerprint = chunk.get("system_fingerprint")
+                    info.service_tier = _str(chunk.get("service_tier"))
                 if chunk.get("usage"):
                     info.usage = chunk["usage"]
                 yield Chunk(chunk, payload, chunk_has_content(chunk))
@@ -220,6 +222,10 @@ class OpenAIProvider(HTTPProvider):
             if done:
                 return
         raise UpstreamStreamCut("upstream stream ended without [DONE]")
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _stream_error(err: Any, payload: bytes) -> UpstreamError:

@@ -192,6 +192,7 @@ class Trace:
                 body_text(upstream),
                 reads,
                 info.body_end,
+                info.service_tier,
             )
         )
 

@@ -110,6 +110,8 @@ class Attempt(msgspec.Struct, frozen=True, gc=False):
     """How the upstream's body ended: `eof` (read to its end), `<Failure>: <message>` (the transport
     failed: `Disconnected`, `ProtocolError`, `ConnectError`, `OSError`, `TimeoutError`), or None (the
     reader stopped first: a stream's terminal event, a timeout, a cancellation)."""
+    service_tier: str | None = None
+    """The service tier that served the answer, as the provider reported it (model identity)."""
 
 
 # -- events: the closed set of what the engine decides and observes ----------------------------------
