@@ -149,6 +149,8 @@ class Gateway:
                 rng=self._engine_rng,
                 observers=(self.metrics, *self._observers),
             )
+            # decisions are recorded for stored traces (and a replay, which sets this itself)
+            self.engine.record_decisions = self.config.traces.store != "none"
             self.config_hash, self._config_json = config_fingerprint(self.config)
             store = open_store(self.config.traces.store)
             if store is not None:  # the config every trace names, stored once per hash, before serving

@@ -52,7 +52,6 @@ from seawall.trace._schema import (
     AttemptCancelled,
     Backoff,
     BreakerChanged,
-    Cleared,
     Demoted,
     Gated,
     Hedged,
@@ -206,6 +205,9 @@ class Engine:
         self.state: Resilience = state or ResilienceState.create(self.clock, self.rng)
         self.observers: tuple[AttemptObserver, ...] = tuple(observers)
         """Told of every attempt's outcome after the resilience state (which always is)."""
+        self.record_decisions = True
+        """Record every gate decision with what it consulted (`gate` events): off when traces are
+        not kept, since only a stored trace (and a replay) reads them."""
         self.health: Mapping[str, TargetHealth] = {}
         """Per-target health by target key (quality detection feeds it); absent means healthy."""
         for route in self.routes.values():
@@ -300,22 +302,25 @@ class Engine:
             key = target.key
             st = state.target(key)
             gate = state.gate(st)
-            wait = 0.0 if gate == "ok" else state.gate_wait(st, gate)
-            breaker, inflight, limit, reject_p, budget = state.consulted(st)
-            trace.add(
-                Gated(
-                    t_ms=trace.ms(),
-                    target=key,
-                    result=gate,
-                    wait_ms=wait * 1000.0,
-                    breaker=breaker,
-                    inflight=inflight,
-                    limit=limit,
-                    reject_p=reject_p,
-                    budget=budget,
-                )
-            )
+            record = self.record_decisions
+            if record:
+                breaker, inflight, limit, reject_p, budget = state.consulted(st)
             if gate != "ok":
+                wait = state.gate_wait(st, gate)
+                if record:
+                    trace.add(
+                        Gated(
+                            t_ms=trace.ms(),
+                            target=key,
+                            result=gate,
+                            wait_ms=wait * 1000.0,
+                            breaker=breaker,
+                            inflight=inflight,
+                            limit=limit,
+                            reject_p=reject_p,
+                            budget=budget,
+                        )
+                    )
                 self._skip(run, trace, key, _GATE_REASONS[gate], gate, seconds=wait)
                 continue
             tried = run.tries.get(key, 0)
@@ -327,17 +332,25 @@ class Engine:
                 remaining_s=remaining,
                 last_error=run.last_error.get(key),
             )
-            trace.add(
-                Cleared(
-                    t_ms=trace.ms(),
-                    target=key,
-                    ok=clearance.ok,
-                    delay_ms=clearance.delay_s * 1000.0,
-                    code=clearance.code,
-                    reason=clearance.reason,
-                    out_of_time=clearance.out_of_time,
+            if record:
+                trace.add(
+                    Gated(
+                        t_ms=trace.ms(),
+                        target=key,
+                        result=gate,
+                        wait_ms=0.0,
+                        breaker=breaker,
+                        inflight=inflight,
+                        limit=limit,
+                        reject_p=reject_p,
+                        budget=budget,
+                        go=clearance.ok,
+                        delay_ms=clearance.delay_s * 1000.0,
+                        code=clearance.code,
+                        reason=clearance.reason,
+                        out_of_time=clearance.out_of_time,
+                    )
                 )
-            )
             if not clearance.ok:  # what the gate took is given back already
                 run.out_of_time = run.out_of_time or clearance.out_of_time
                 self._skip(run, trace, key, clearance.reason or "refused", cast(SkipCode, clearance.code))

@@ -410,15 +410,17 @@ class ResilienceState:
         return 0.0
 
     def consulted(self, state: TargetState) -> tuple[str, int, int | None, float, float]:
-        """What a gate decision rests on, for the trace: the breaker's state, the limiter's calls in
-        flight and limit (None: unlimited), the throttle's reject probability, the budget's balance."""
+        """What the last `gate()` rested on, for the trace: the breaker's state, the limiter's calls in
+        flight and limit (None: unlimited), the throttle's last reject probability, the budget's
+        balance. Read from the records as `gate()` left them (cheap: no window is recomputed but
+        the budget's)."""
         limiter = state.limiter
         limit = limiter.limit
         return (
-            state.breaker.state.value,
+            state.breaker.state_record.state,
             limiter.inflight,
             None if limit >= _UNLIMITED else limit,
-            state.throttle.probability(),
+            state.throttle.last_probability,
             state.budget.balance(),
         )
 

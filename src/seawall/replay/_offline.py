@@ -91,6 +91,8 @@ async def _replay(
     records: list[TraceRecord] = []
     status, body = 0, b""
     await gateway.start()
+    assert gateway.engine is not None
+    gateway.engine.record_decisions = True  # its trace is compared, though it is not stored
     try:
         status, body = await _run(gateway, record, records.append, time, t0)
     finally:

@@ -7,7 +7,7 @@ nondeterminism for one of these, built from a `TraceRecord`:
   `capture.wall`), exactly; each reading also moves the virtual loop's time forward to it.
 - `ReplayRandom`: the engine's random draws (`capture.draws`).
 - `ReplayIds`: the recorded trace id.
-- `ReplayState`: the resilience state's answers (`gate`, `clearance`, `hedge_delay` events,
+- `ReplayState`: the resilience state's answers (`gate` and `hedge_delay` events,
   admission, breaker transitions) instead of a state that would need the whole history.
 - `RecordedUpstream`: each provider's `Transport`; answers each upstream call with the recorded
   attempt (status, the headers the adapters read, the body read by read at its recorded moment,
@@ -39,7 +39,6 @@ from seawall.trace._schema import (
     Attempt,
     AttemptCancelled,
     BreakerChanged,
-    Cleared,
     Gated,
     HedgeDelay,
     Queued,
@@ -161,15 +160,13 @@ class ReplayState:
     def __init__(self, record: TraceRecord) -> None:
         self._record = record
         self._gates: dict[str, deque[Gated]] = defaultdict(deque)
-        self._clearances: dict[str, deque[Cleared]] = defaultdict(deque)
+        self._current: dict[str, Gated | None] = {}
         self._hedges: dict[str, deque[HedgeDelay]] = defaultdict(deque)
         self._transitions: dict[int, list[BreakerChanged]] = defaultdict(list)
         self._queued = self._admitted = self._shed = None
         for event in record.events:
             if isinstance(event, Gated):
                 self._gates[event.target].append(event)
-            elif isinstance(event, Cleared):
-                self._clearances[event.target].append(event)
             elif isinstance(event, HedgeDelay):
                 self._hedges[event.target].append(event)
             elif isinstance(event, BreakerChanged) and event.attempt is not None:
@@ -221,27 +218,25 @@ class ReplayState:
         return None
 
     # -- before an attempt -----------------------------------------------------------------------
-    def _gate(self, state: _Handle) -> Gated | None:
-        queue = self._gates.get(state.target.key)
-        return queue[0] if queue else None
-
     def gate(self, state: _Handle) -> Gate:
-        recorded = self._gate(state)
+        key = state.target.key
+        queue = self._gates.get(key)
+        recorded = queue.popleft() if queue else None
+        self._current[key] = recorded
         if recorded is None:
-            self.notes.append(f"gate of {state.target.key}: not in the recording, taken as open")
+            self.notes.append(f"gate of {key}: not in the recording, taken as open")
             return "ok"
-        return recorded.result  # type: ignore[return-value]  # one of Gate's values, as recorded
+        return cast(Gate, recorded.result)
 
     def gate_wait(self, state: _Handle, gate: Gate) -> float:
-        recorded = self._gate(state)
+        recorded = self._current.get(state.target.key)
         return 0.0 if recorded is None else recorded.wait_ms / 1000.0
 
     def consulted(self, state: _Handle) -> tuple[str, int, int | None, float, float]:
-        queue = self._gates.get(state.target.key)
-        if not queue:
+        g = self._current.get(state.target.key)
+        if g is None:
             return ("closed", 0, None, 0.0, 0.0)
-        recorded = queue.popleft()  # the last question about this gate: its answer is used up
-        return (recorded.breaker, recorded.inflight, recorded.limit, recorded.reject_p, recorded.budget)
+        return (g.breaker, g.inflight, g.limit, g.reject_p, g.budget)
 
     def abandon(self, state: _Handle) -> None:
         return None
@@ -256,12 +251,10 @@ class ReplayState:
         remaining_s: float,
         last_error: UpstreamError | None,
     ) -> Clearance:
-        queue = self._clearances.get(state.target.key)
-        if not queue:
-            self.notes.append(f"clearance of {state.target.key}: not in the recording, taken as go")
+        g = self._current.get(state.target.key)
+        if g is None or g.go is None:
             return Clearance(True)
-        c = queue.popleft()
-        return Clearance(c.ok, c.delay_ms / 1000.0, c.code, c.reason, c.out_of_time)  # type: ignore[arg-type]
+        return Clearance(g.go, g.delay_ms / 1000.0, g.code, g.reason, g.out_of_time)  # type: ignore[arg-type]
 
     def release_retry(self) -> None:
         return None
@@ -308,9 +301,7 @@ class ReplayState:
 
     def unanswered(self) -> list[str]:
         """Recorded answers nobody asked for (a replay that asked fewer questions)."""
-        left = [f"gate of {k} ({len(q)} left)" for k, q in self._gates.items() if q]
-        left += [f"clearance of {k} ({len(q)} left)" for k, q in self._clearances.items() if q]
-        return left
+        return [f"gate of {k} ({len(q)} left)" for k, q in self._gates.items() if q]
 
 
 class _RecordedResponse:

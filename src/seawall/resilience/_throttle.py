@@ -66,10 +66,15 @@ class ThrottlePolicy:
     def should_reject(self, r: ThrottleRecord, now: float, draw: float) -> bool:
         """`draw` is uniform in [0, 1): `True` means do not send (a local rejection, counted as a
         request)."""
-        if draw < self.probability(r, now):
+        return self.decide(r, now, draw)[0]
+
+    def decide(self, r: ThrottleRecord, now: float, draw: float) -> tuple[bool, float]:
+        """`should_reject`, and the probability it drew against."""
+        p = self.probability(r, now)
+        if draw < p:
             window_add(r.window, self.window_s / self.buckets, now, _REQUESTS)
-            return True
-        return False
+            return True, p
+        return False, p
 
     def observe(self, r: ThrottleRecord, now: float, accepted: bool) -> None:
         """The outcome of one request that was sent."""
@@ -95,7 +100,7 @@ class AdaptiveThrottle:
     `ThrottlePolicy` steps a `ThrottleRecord` (pass `record` to step an existing one).
     """
 
-    __slots__ = ("_clock", "_on_change", "_policy", "_rec", "_rng")
+    __slots__ = ("_clock", "_on_change", "_policy", "_rec", "_rng", "last_probability")
 
     def __init__(
         self,
@@ -109,6 +114,7 @@ class AdaptiveThrottle:
         self._clock = clock
         self._policy = policy or ThrottlePolicy()
         self._rec = record or self._policy.new_record(clock.now())
+        self.last_probability = 0.0
         self._rng = rng or random.Random()
         self._on_change = on_change
 
@@ -122,9 +128,11 @@ class AdaptiveThrottle:
         return self._policy.probability(self._rec, self._clock.now())
 
     def should_reject(self) -> bool:
-        """Draw once: `True` means do not send (a local rejection, counted as a request)."""
+        """Draw once: `True` means do not send (a local rejection, counted as a request). The
+        probability drawn against is kept in `last_probability`."""
         draw = self._rng.random()
-        if not self._policy.should_reject(self._rec, self._clock.now(), draw):
+        rejected, self.last_probability = self._policy.decide(self._rec, self._clock.now(), draw)
+        if not rejected:
             return False
         if self._on_change is not None:
             self._on_change()

@@ -205,12 +205,15 @@ class BreakerChanged(Event, tag="breaker", frozen=True, kw_only=True, gc=False):
     attempt: int | None = None
 
 
-class Gated(Event, tag="gate", frozen=True, kw_only=True, gc=False):
-    """The resilience gate of a target was asked whether an attempt may start, with what it
-    consulted: `result` is `ok`, `blocked`, `breaker`, `throttled` or `saturated`; `wait_ms` how long
+class Gated(Event, tag="gate", frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """One resilience decision about a target, with what it consulted.
+
+    The gate: `result` is `ok`, `blocked`, `breaker`, `throttled` or `saturated`; `wait_ms` how long
     until a closed gate clears (0: unknown); the breaker's state, the concurrency limiter's calls in
     flight and limit (None: unlimited), the throttle's reject probability and the retry budget's
-    balance at that moment."""
+    balance at that moment. After an open gate, the clearance: `go` (may the attempt start), after
+    what backoff (`delay_ms`, its jitter drawn), or why not (`code`, `reason`; `out_of_time` when
+    it means the deadline). `go` is None when the gate was closed."""
 
     target: str
     result: str
@@ -220,15 +223,8 @@ class Gated(Event, tag="gate", frozen=True, kw_only=True, gc=False):
     limit: int | None
     reject_p: float
     budget: float
-
-
-class Cleared(Event, tag="clearance", frozen=True, kw_only=True, gc=False):
-    """After an open gate: may the attempt go (`ok`), after what backoff (`delay_ms`, jitter drawn),
-    or why not (`code`, `reason`; `out_of_time` when it means the deadline)."""
-
-    target: str
-    ok: bool
-    delay_ms: float
+    go: bool | None = None
+    delay_ms: float = 0.0
     code: str | None = None
     reason: str | None = None
     out_of_time: bool = False
@@ -261,7 +257,6 @@ AnyEvent = (
     | Hedged
     | HedgeDelay
     | Gated
-    | Cleared
     | Demoted
     | AttemptCancelled
     | BreakerChanged
@@ -274,7 +269,7 @@ class Capture(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """What one execution read from outside, in order, so replay can hand it back: every reading of
     the monotonic clock (`now`) and of the wall clock (`wall`) by the engine, the trace and the
     adapters, and every random draw of the engine (`draws`). The resilience state's own readings
-    and draws are not here: its answers are recorded as `gate`/`clearance` events instead."""
+    and draws are not here: its answers are recorded as `gate` events instead."""
 
     now: tuple[float, ...] = ()
     wall: tuple[float, ...] = ()
@@ -341,7 +336,6 @@ __all__ = [
     "Backoff",
     "BreakerChanged",
     "Capture",
-    "Cleared",
     "ClientDisconnected",
     "Demoted",
     "ErrorInfo",
