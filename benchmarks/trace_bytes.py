@@ -51,9 +51,9 @@ async def measure(mode: str, requests: int) -> dict[str, float]:
 
     def record(rec: Any) -> None:  # count the bytes the recorder copies into its journal
         nonlocal journal
-        before = gateway.recorder._size  # noqa: SLF001 (a benchmark's peek)
+        before = gateway.recorder._size
         original(rec)
-        journal += max(0, gateway.recorder._size - before)  # noqa: SLF001
+        journal += max(0, gateway.recorder._size - before)
 
     gateway.recorder.record = record  # type: ignore[method-assign]
 
@@ -78,7 +78,9 @@ async def measure(mode: str, requests: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     for mode in ("json", "stream"):
