@@ -129,13 +129,15 @@ def stub_openai_provider() -> OpenAIProvider:
         return provider
 
 
-async def measure(store: str, requests: int, mode: str = "json") -> float:
+async def measure(store: str, requests: int, mode: str = "json", capture: bool = True) -> float:
     folder = tempfile.mkdtemp(prefix="seawall-inprocess-")
     config: dict[str, Any] = {
         "providers": [{"name": "up", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "k"}],
         "models": [{"name": "gpt-4o-mini", "targets": [{"provider": "up", "model": "gpt-4o-mini"}]}],
         "traces": {"store": "none" if store == "none" else f"sqlite:///{folder}/traces.db"},
     }
+    if not capture:  # an older checkout has no `traces.capture`: only set it when asked
+        config["traces"]["capture"] = False
     gateway = Gateway.from_config(config)
     await gateway.start()
     assert gateway.engine is not None
@@ -182,6 +184,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30000)
     parser.add_argument("--store", choices=("none", "sqlite", "both"), default="both")
     parser.add_argument("--mode", choices=("json", "stream"), default="json", help="stream: 13 SSE events")
+    parser.add_argument(
+        "--no-capture", action="store_true", help="traces.capture: false (what replay's capture costs)"
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -190,7 +195,7 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         run = asyncio.run
     for store in ("none", "sqlite") if args.store == "both" else (args.store,):
-        cost = run(measure(store, args.requests, args.mode))
+        cost = run(measure(store, args.requests, args.mode, not args.no_capture))
         print(f"traces {store:6s}: {cost:6.1f} µs of CPU per {args.mode} request (all threads)")
 
 

@@ -6,6 +6,7 @@
 #   benchmarks/instructions.sh            # both trace settings, N=1000 (~2 min)
 #   N=2000 benchmarks/instructions.sh sqlite
 #   MODE=stream benchmarks/instructions.sh      # a 13-event stream through the real OpenAI adapter
+#   INPROCESS_ARGS=--no-capture benchmarks/instructions.sh sqlite   # without replay's capture
 #   PYTHON=/tmp/before/.venv/bin/python benchmarks/instructions.sh   # the same harness on another checkout
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ command -v valgrind >/dev/null || { echo "valgrind is required (Debian: apt-get 
 export PYTHONHASHSEED=0  # string hashing is randomised per process: without this, counts move by ~0.5%
 count() {  # $1 store, $2 requests -> instructions collected
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$PY" benchmarks/inprocess.py \
-    --requests "$2" --store "$1" --mode "${MODE:-json}" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    --requests "$2" --store "$1" --mode "${MODE:-json}" ${INPROCESS_ARGS:-} 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 for store in ${1:-none sqlite}; do
   small=$(count "$store" "$N")

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import contextvars
 import random
+import time
 
-from seawall._clock import Clock
+from seawall._clock import Clock, MonotonicClock
 
 
 class Reading:
@@ -34,6 +35,7 @@ class Reading:
 
 
 _CURRENT: contextvars.ContextVar[Reading | None] = contextvars.ContextVar("seawall_reading", default=None)
+_current = _CURRENT.get  # bound once: read on every clock reading
 
 
 def begin(reading: Reading) -> contextvars.Token[Reading | None]:
@@ -62,21 +64,25 @@ def detached() -> contextvars.Context:
 class CapturingClock:
     """A `Clock` that keeps every reading it gives inside a request (see the module docstring)."""
 
-    __slots__ = ("_clock",)
+    __slots__ = ("_clock", "_now", "_wall")
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+        # the real clock's readings are taken straight from `time` (one Python call per reading)
+        real = type(clock) is MonotonicClock
+        self._now = time.monotonic if real else clock.now
+        self._wall = time.time if real else clock.wall
 
     def now(self) -> float:
-        value = self._clock.now()
-        reading = _CURRENT.get()
+        value = self._now()
+        reading = _current()
         if reading is not None:
             reading.now.append(value)
         return value
 
     def wall(self) -> float:
-        value = self._clock.wall()
-        reading = _CURRENT.get()
+        value = self._wall()
+        reading = _current()
         if reading is not None:
             reading.wall.append(value)
         return value
@@ -88,7 +94,7 @@ class CapturingRandom(random.Random):
 
     def random(self) -> float:
         value = super().random()
-        reading = _CURRENT.get()
+        reading = _current()
         if reading is not None:
             reading.draws.append(value)
         return value

@@ -17,6 +17,7 @@ from seawall._types import AttemptOutcome
 from seawall.config import ProviderConfig
 from seawall.providers import MockResponse, MockTransport, UpstreamRequest
 from seawall.trace import TraceRecord, encode
+from seawall.trace._schema import Backoff, Gated
 
 ANSWER = {
     "id": "chatcmpl-1",
@@ -144,3 +145,40 @@ async def test_every_source_of_time_ids_and_bytes_is_injected(tmp_path: Path) ->
     assert stream.response.body is not None and stream.response.writes is not None
     assert sum(size for _t, size in stream.response.writes) == len(stream.response.body.encode())
     assert msgspec.json.decode(encode(stream), type=TraceRecord) is not None
+
+
+async def test_gate_decisions_are_recorded_with_what_they_consulted(tmp_path: Path) -> None:
+    """One `gate` event per target considered: a first attempt consults the breaker, the limiter and
+    the throttle (no budget: it deposits); a retry at the same target also the retry budget, and
+    its backoff is the jittered delay the clearance drew."""
+    clock = ManualClock()
+    calls: list[int] = []
+
+    def flaky(request: UpstreamRequest) -> MockResponse:
+        calls.append(1)
+        if len(calls) == 1:
+            return MockResponse.json({"error": {"message": "busy", "type": "server_error"}}, status=503)
+        return MockResponse.json(ANSWER)
+
+    config = _config(tmp_path)
+    config["models"][0]["targets"] = [{"provider": "primary", "model": "gpt-4o-mini"}]
+    gateway = Gateway.from_config(
+        config,
+        clock=clock,
+        ids=RandomIds(clock, random.Random(1)),
+        rng=random.Random(2),
+        transports=lambda pc: MockTransport(flaky),
+    )
+    async with gateway as gw:
+        await gw.chat(model="chat", messages=[{"role": "user", "content": "hi"}])
+        assert gw.recorder.flush(5) and gw.store is not None
+        record = gw.store.get(gw.store.list(limit=1)[0].id)
+    assert record is not None and [a.status for a in record.attempts] == [503, 200]
+    gates = [e for e in record.events if isinstance(e, Gated)]
+    backoffs = [e for e in record.events if isinstance(e, Backoff)]
+    first, retry = gates
+    assert (first.target, first.result, first.go, first.budget) == ("primary/gpt-4o-mini", "ok", True, None)
+    assert (first.breaker, first.inflight, first.delay_ms) == ("closed", 1, 0.0)  # its own slot taken
+    assert retry.go is True and retry.budget is not None and retry.budget > 0
+    assert retry.delay_ms > 0 and backoffs[0].delay_ms == round(retry.delay_ms, 1)
+    assert b'"budget"' not in msgspec.json.encode(first)  # not consulted: not in the record

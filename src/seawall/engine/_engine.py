@@ -239,7 +239,7 @@ class Engine:
             keys = tuple(t.key for t in order)
         run = _Run(route=route, order=order, deadline=now + budget, started=now)
         trace.route = Route(
-            route.name, keys, round(budget * 1000, 1), route.max_attempts, request.priority.value
+            route.name, keys, round(budget * 10_000.0) / 10.0, route.max_attempts, request.priority.value
         )
         if plan is not None:
             for target, reason in plan.demoted:
@@ -293,24 +293,27 @@ class Engine:
         """The next attempt to make, after sleeping its backoff; None when no attempt may start."""
         if run.attempts >= run.route.max_attempts:
             return None
-        remaining = run.deadline - self.clock.now()
+        now = self.clock.now()
+        remaining = run.deadline - now
         if remaining < MIN_ATTEMPT_S:
             run.out_of_time = True
             return None
         state = self.state
+        record = self.record_decisions
         for target in rotation(run.order, run.attempts, run.failed_for_good):
             key = target.key
             st = state.target(key)
             gate = state.gate(st)
-            record = self.record_decisions
+            tried = run.tries.get(key, 0)
             if record:
-                breaker, inflight, limit, reject_p, budget = state.consulted(st)
+                t_ms = trace.offset_ms(now)  # the decisions of this step are taken at `now`
+                breaker, inflight, limit, reject_p, budget = state.consulted(st, retry=bool(tried) or hedge)
             if gate != "ok":
                 wait = state.gate_wait(st, gate)
                 if record:
                     trace.add(
                         Gated(
-                            t_ms=trace.ms(),
+                            t_ms=t_ms,
                             target=key,
                             result=gate,
                             wait_ms=wait * 1000.0,
@@ -323,7 +326,6 @@ class Engine:
                     )
                 self._skip(run, trace, key, _GATE_REASONS[gate], gate, seconds=wait)
                 continue
-            tried = run.tries.get(key, 0)
             clearance = state.clearance(
                 st,
                 tried=tried,
@@ -335,7 +337,7 @@ class Engine:
             if record:
                 trace.add(
                     Gated(
-                        t_ms=trace.ms(),
+                        t_ms=t_ms,
                         target=key,
                         result=gate,
                         wait_ms=0.0,

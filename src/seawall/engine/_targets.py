@@ -409,11 +409,14 @@ class ResilienceState:
             return 0.0 if until is None else max(0.0, until - now)
         return 0.0
 
-    def consulted(self, state: TargetState) -> tuple[str, int, int | None, float, float]:
+    def consulted(
+        self, state: TargetState, *, retry: bool
+    ) -> tuple[str, int, int | None, float, float | None]:
         """What the last `gate()` rested on, for the trace: the breaker's state, the limiter's calls in
-        flight and limit (None: unlimited), the throttle's last reject probability, the budget's
-        balance. Read from the records as `gate()` left them (cheap: no window is recomputed but
-        the budget's)."""
+        flight and limit (None: unlimited), the throttle's last reject probability, and for a
+        `retry` (or hedge), which the retry budget must fund, the budget's balance (None otherwise:
+        a first attempt deposits and consults nothing). Read from the records as `gate()` left
+        them (cheap: no window is recomputed but the budget's, and only for a retry)."""
         limiter = state.limiter
         limit = limiter.limit
         return (
@@ -421,7 +424,7 @@ class ResilienceState:
             limiter.inflight,
             None if limit >= _UNLIMITED else limit,
             state.throttle.last_probability,
-            state.budget.balance(),
+            state.budget.balance() if retry else None,
         )
 
     def abandon(self, state: TargetState) -> None:
@@ -711,7 +714,7 @@ class Resilience(Protocol):
     def expire_queue(self) -> None: ...
     def gate(self, state: Any) -> Gate: ...
     def gate_wait(self, state: Any, gate: Gate) -> float: ...
-    def consulted(self, state: Any) -> tuple[str, int, int | None, float, float]: ...
+    def consulted(self, state: Any, *, retry: bool) -> tuple[str, int, int | None, float, float | None]: ...
     def abandon(self, state: Any) -> None: ...
     def clearance(
         self,

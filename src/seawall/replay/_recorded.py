@@ -232,10 +232,10 @@ class ReplayState:
         recorded = self._current.get(state.target.key)
         return 0.0 if recorded is None else recorded.wait_ms / 1000.0
 
-    def consulted(self, state: _Handle) -> tuple[str, int, int | None, float, float]:
+    def consulted(self, state: _Handle, *, retry: bool) -> tuple[str, int, int | None, float, float | None]:
         g = self._current.get(state.target.key)
         if g is None:
-            return ("closed", 0, None, 0.0, 0.0)
+            return ("closed", 0, None, 0.0, 0.0 if retry else None)
         return (g.breaker, g.inflight, g.limit, g.reject_p, g.budget)
 
     def abandon(self, state: _Handle) -> None:

@@ -210,10 +210,11 @@ class Gated(Event, tag="gate", frozen=True, kw_only=True, omit_defaults=True, gc
 
     The gate: `result` is `ok`, `blocked`, `breaker`, `throttled` or `saturated`; `wait_ms` how long
     until a closed gate clears (0: unknown); the breaker's state, the concurrency limiter's calls in
-    flight and limit (None: unlimited), the throttle's reject probability and the retry budget's
-    balance at that moment. After an open gate, the clearance: `go` (may the attempt start), after
-    what backoff (`delay_ms`, its jitter drawn), or why not (`code`, `reason`; `out_of_time` when
-    it means the deadline). `go` is None when the gate was closed."""
+    flight and limit (None: unlimited), the throttle's reject probability and, for a retry or
+    hedge (which the retry budget must fund), the budget's balance at that moment (None for a
+    first attempt, which consults no budget). After an open gate, the clearance: `go` (may the
+    attempt start), after what backoff (`delay_ms`, its jitter drawn), or why not (`code`,
+    `reason`; `out_of_time` when it means the deadline). `go` is None when the gate was closed."""
 
     target: str
     result: str
@@ -222,7 +223,7 @@ class Gated(Event, tag="gate", frozen=True, kw_only=True, omit_defaults=True, gc
     inflight: int
     limit: int | None
     reject_p: float
-    budget: float
+    budget: float | None = None
     go: bool | None = None
     delay_ms: float = 0.0
     code: str | None = None
