@@ -95,6 +95,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--stream", action="store_true", help="streamed requests (SSE)")
     args = p.parse_args()
+    args.seawall = str(Path(args.seawall).absolute())  # the server runs in a scratch directory
 
     work = tempfile.mkdtemp(prefix="seawall-instr-")
     up_port, gw_port = free_port(), free_port()
