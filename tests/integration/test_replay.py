@@ -82,6 +82,11 @@ def _config(primary: Sim, secondary: Sim) -> dict[str, Any]:
                 **quick,
             },
             {
+                "name": "midstream",  # its own targets: breakers opened by other tests stay out
+                "targets": [{"provider": "primary", "model": "pm"}, {"provider": "secondary", "model": "sm"}],
+                **quick,
+            },
+            {
                 "name": "hedged",  # its own targets: the first model naming a target sets its policies
                 "targets": [{"provider": "primary", "model": "ph"}, {"provider": "secondary", "model": "sh"}],
                 "resilience": {"hedging": {"enabled": True, "min_samples": 3, "quantile": 0.5}},
@@ -190,6 +195,25 @@ def test_fallback_retries_timeouts_and_a_mid_stream_cut_replay(
     assert any('"error"' in line for line in lines)  # a terminal error event, not a clean end
     record = _identical(gw, trace_id)
     assert record.response.terminal == "error" and record.attempts[-1].error_class == "stream_cut"
+
+
+def test_a_stream_that_fell_back_mid_stream_replays(
+    gw: GatewayProc, sims: tuple[Sim, Sim], clients: tuple[openai.OpenAI, anthropic.Anthropic]
+) -> None:
+    """The primary's stream starts (200, the role chunk) and is cut before any content: the client
+    has been sent nothing yet, so the engine falls back and the secondary's stream is what it gets."""
+    oai, _ = clients
+    sims[0].control(disconnect_rate=1, disconnect_after=0, only_models=["pm"])
+    with oai.chat.completions.with_streaming_response.create(
+        model="midstream", messages=MESSAGES, stream=True
+    ) as response:
+        trace_id = _id(response)
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    record = _identical(gw, trace_id)
+    cut, answered = record.attempts
+    assert (cut.provider, cut.status, cut.error_class, cut.committed) == ("primary", 200, "stream_cut", False)
+    assert cut.reads and answered.committed and record.answered_by == "secondary/sm"
 
 
 def test_both_ingress_dialects_and_every_adapter_replay(
