@@ -12,6 +12,7 @@ a time). The thread's clock is injectable; `run_pass` is the pass itself, for te
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -79,11 +80,19 @@ def run_pass(
             if deleted < chunk or not between():
                 break
     if policy.max_bytes is not None:
-        while store.size_bytes() > policy.max_bytes:
-            deleted = store.delete_oldest(chunk)
+        per_trace: float | None = None  # bytes a deleted trace gave back, as measured
+        size = store.size_bytes()
+        while size > policy.max_bytes:
+            excess = size - policy.max_bytes
+            want = chunk if per_trace is None else max(1, min(chunk, math.ceil(excess / per_trace)))
+            deleted = store.delete_oldest(want)
             by_size += deleted
             if deleted == 0 or not between():
                 break
+            after = store.size_bytes()
+            if after < size:
+                per_trace = (size - after) / deleted
+            size = after
     blobs = store.collect_garbage()
     reclaimed = store.reclaim()
     size = store.size_bytes()

@@ -28,7 +28,7 @@ without walking a large record's overflow pages) and is created with `auto_vacuu
 retention can give freed pages back to the file system.
 
 Migrating adds columns, tables and indexes in one transaction (indexing the existing rows' summary
-columns: seconds for millions of rows) and leaves the rows themselves as they are: their targets,
+columns: 1.4 s for 200,000 rows of an 830 MB store) and leaves the rows themselves as they are: their targets,
 text, conversation id and blob references are filled in afterwards by `SQLiteTraceStore.maintain`
 (a gateway's maintenance thread, newest first, in small transactions; `seawall traces list` does it
 at once when a filter needs it).

@@ -117,7 +117,8 @@ def test_a_pass_deletes_the_oldest_until_the_store_is_under_max_bytes_and_gives_
     limit = full // 2
     report = run_pass(store, RetentionPolicy(max_bytes=limit), NOW)
     assert 150 <= report.by_size <= 260 and report.by_age == 0
-    assert store.size_bytes() <= limit
+    # under the limit, and not by much: once a chunk showed what a trace gives back, the rest is sized
+    assert limit - 4 * 8192 < store.size_bytes() <= limit
     remaining = ids(store)
     assert remaining == [f"{n:04d}" for n in range(399, 399 - len(remaining), -1)]  # the newest kept
     assert report.reclaimed_bytes > 0
