@@ -1,5 +1,6 @@
-"""Bytes recorded per request: the journal line (copied on the event loop) and what the SQLite store
-keeps (the row's record plus blobs), for a JSON request and a 13-event stream.
+"""Bytes recorded per request: the journal line (copied on the event loop), what the SQLite store
+keeps (the row's record plus blobs) and the database file's pages in use (rows, indexes, search index
+and blobs, divided by the requests), for a JSON request and a 13-event stream.
 
 Runs the same in-process harness as `inprocess.py` (a stub upstream, every resilience policy on),
 so it also runs on an older checkout: `PYTHON=<its venv>/bin/python benchmarks/trace_bytes.py`.
@@ -70,10 +71,15 @@ async def measure(mode: str, requests: int) -> dict[str, float]:
     db = sqlite3.connect(folder / "traces.db")
     rows, record_bytes = db.execute("SELECT COUNT(*), SUM(LENGTH(record)) FROM traces").fetchone()
     blob_bytes = db.execute("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM blobs").fetchone()[0]
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
     return {
         "journal": journal / requests,
         "record": record_bytes / rows,
         "blobs (all requests)": float(blob_bytes),
+        "file": pages * page_size / rows,
     }
 
 

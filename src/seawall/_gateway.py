@@ -24,7 +24,14 @@ from seawall._clock import Clock, IdSource, MonotonicClock, RandomIds
 from seawall._exchange import Exchange, Relay
 from seawall._metrics import Metrics
 from seawall._types import ChatRequest, Dialect, JSONDict, Target
-from seawall.config import GatewayConfig, ProviderConfig, default_config, load_config, validate
+from seawall.config import (
+    GatewayConfig,
+    ProviderConfig,
+    RetentionConfig,
+    default_config,
+    load_config,
+    validate,
+)
 from seawall.config._fingerprint import config_fingerprint
 from seawall.config._resilience import gateway_policies
 from seawall.engine import AttemptObserver, Engine, ModelRoute, Resilience, ResilienceState
@@ -34,6 +41,7 @@ from seawall.providers import Transport, build_provider
 from seawall.providers._base import Provider
 from seawall.trace import Trace, TraceRecorder, open_store
 from seawall.trace._redact import redactor
+from seawall.trace._retention import Maintenance, RetentionPolicy
 from seawall.trace._schema import TraceRecord
 from seawall.trace._store import TraceStore
 
@@ -89,6 +97,7 @@ class Gateway:
         self._simulators: list[Any] = []
         self.engine: Engine | None = None
         self.recorder = TraceRecorder(None)
+        self.maintenance: Maintenance | None = None
         self.otlp: OtlpExporter | None = None
         self.metrics = Metrics()
         self.started = False
@@ -163,6 +172,12 @@ class Gateway:
             replayed = await asyncio.to_thread(self.recorder.start)
             if replayed:
                 log.warning("recovered %d trace(s) from the journal of a previous run", replayed)
+            if store is not None:  # retention, and indexing what an older store holds: off the loop
+                self.maintenance = Maintenance(
+                    store, _retention(self.config.traces.retention), clock=self.clock.wall
+                )
+                self.metrics.retention_state = self.maintenance.stats
+                self.maintenance.start()
             if self.otlp is not None:
                 self.otlp.start()
                 self.metrics.otlp_state = self.otlp.stats
@@ -191,6 +206,9 @@ class Gateway:
             if not self.started:
                 return
             self.started = False
+            if self.maintenance is not None:  # first: the recorder closes the store
+                await asyncio.to_thread(self.maintenance.close)
+                self.maintenance = None
             await asyncio.to_thread(self.recorder.close)
             if self.otlp is not None:  # exports what is queued, for at most traces.otlp.timeout_s
                 await asyncio.to_thread(self.otlp.close)
@@ -343,6 +361,12 @@ def _weighted(targets: tuple[Target, ...]) -> bool:
     """Whether some tier holds more than one target (each request then draws its order)."""
     tiers = [i if t.tier is None else t.tier for i, t in enumerate(targets)]
     return len(set(tiers)) < len(tiers)
+
+
+def _retention(config: RetentionConfig | None) -> RetentionPolicy | None:
+    if config is None:
+        return None
+    return RetentionPolicy(max_age_s=config.max_age, max_bytes=config.max_bytes, interval_s=config.interval)
 
 
 def _journal_dir(store: str, configured: str | None) -> Path | None:

@@ -54,6 +54,7 @@ class Metrics:
         self.transitions: Callable[[], dict[tuple[str, str], int]] | None = None
         self.trace_state: Callable[[], dict[str, int]] | None = None
         self.otlp_state: Callable[[], dict[str, int]] | None = None
+        self.retention_state: Callable[[], dict[str, int]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -138,6 +139,18 @@ class Metrics:
                 "seawall_trace_store_failures",
                 "Trace store batch writes that failed after retries (their records stay in the journal)",
                 value=trace["failed_batches"],
+            )
+        if self.retention_state is not None:
+            retention = self.retention_state()
+            yield CounterMetricFamily(
+                "seawall_trace_retention_deleted",
+                "Traces deleted by retention (traces.retention: max_age, max_bytes)",
+                value=retention["deleted"],
+            )
+            yield GaugeMetricFamily(
+                "seawall_trace_store_bytes",
+                "Bytes the trace store held at the last retention pass (what max_bytes bounds)",
+                value=retention["store_bytes"],
             )
         if self.otlp_state is not None:
             otlp = self.otlp_state()

@@ -5,26 +5,16 @@ Holds no logic the library lacks: each command parses flags and calls into the p
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from seawall._cli_traces import fail as _fail
+from seawall._cli_traces import open_trace_store, store_option, traces
 from seawall.config import GatewayConfig, TargetConfig, default_config, load_config
 from seawall.errors import ConfigError
-
-if TYPE_CHECKING:
-    from seawall.trace import TraceStore
-
-DEFAULT_STORE = "sqlite:///./seawall-traces.db"
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -141,129 +131,6 @@ def _target_label(target: TargetConfig) -> str:
     return f"{target.provider}/{target.model}" + (f" ({', '.join(extra)})" if extra else "")
 
 
-# -- traces --------------------------------------------------------------------------------------
-def _open_store(store: str | None, config_path: str | None) -> TraceStore:
-    from seawall.trace import open_store
-    from seawall.trace._recorder import recover_journal
-
-    url = store
-    journal: str | None = None
-    if url is None and config_path:
-        try:
-            cfg: GatewayConfig = load_config(config_path)
-        except ConfigError as exc:
-            _fail(str(exc))
-            raise AssertionError from exc
-        url, journal = cfg.traces.store, cfg.traces.journal_dir
-    url = url or DEFAULT_STORE
-    try:
-        opened = open_store(url)
-    except ConfigError as exc:
-        _fail(str(exc))
-        raise AssertionError from exc
-    if opened is None:
-        _fail("traces are disabled in this config (traces.store: none)")
-        raise AssertionError
-    if url.startswith("sqlite://"):
-        path = url.removeprefix("sqlite://").removeprefix("/")
-        recover_journal(opened, Path(journal or path + ".journal"))
-    return opened
-
-
-@main.group()
-def traces() -> None:
-    """Inspect recorded request traces."""
-
-
-_store_opt = click.option("--store", default=None, help=f"Trace store URL (default {DEFAULT_STORE}).")
-_config_opt = click.option(
-    "--config", "-c", "config_path", default=None, help="Read traces.store from a config."
-)
-
-
-@traces.command("list")
-@_store_opt
-@_config_opt
-@click.option("--limit", "-n", default=20, show_default=True)
-@click.option("--model", default=None)
-@click.option("--errors", is_flag=True, help="Only failed requests.")
-def traces_list(
-    store: str | None, config_path: str | None, limit: int, model: str | None, errors: bool
-) -> None:
-    """Newest traces first."""
-    db = _open_store(store, config_path)
-    rows = db.list(limit=limit, model=model, errors_only=errors)
-    if not rows:
-        click.echo("no traces")
-        return
-    click.echo(
-        f"{'TRACE ID':<24} {'TIME':<19} {'MODEL':<16} {'STATUS':>6} {'MS':>9} {'ATT':>3}  ANSWERED BY / ERROR"
-    )
-    for r in rows:
-        when = dt.datetime.fromtimestamp(r.ts).strftime("%Y-%m-%d %H:%M:%S")
-        tail = r.answered_by or r.error_class or ""
-        kind = " stream" if r.stream else ""
-        click.echo(
-            f"{r.id:<24} {when:<19} {str(r.model)[:16]:<16} {r.status!s:>6} "
-            f"{r.duration_ms or 0:>9.1f} {r.attempts:>3}  {tail}{kind}"
-        )
-
-
-@traces.command("show")
-@click.argument("trace_id")
-@_store_opt
-@_config_opt
-@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
-def traces_show(trace_id: str, store: str | None, config_path: str | None, as_json: bool) -> None:
-    """Reconstruct one request: route, every attempt, and the final answer."""
-    from seawall.trace._codec import to_json
-    from seawall.trace._render import render_trace
-
-    db = _open_store(store, config_path)
-    record = db.get(trace_id)
-    if record is None:
-        _fail(f"no trace {trace_id!r}")
-        return
-    if as_json:
-        click.echo(json.dumps(to_json(record), indent=2))
-        return
-    click.echo(render_trace(record))
-
-
-@traces.command("export")
-@click.argument("trace_ids", nargs=-1, required=True)
-@click.option(
-    "--output", "-o", required=True, type=click.Path(dir_okay=False), help="Cassette file to write."
-)
-@_store_opt
-@_config_opt
-def traces_export(
-    trace_ids: tuple[str, ...], output: str, store: str | None, config_path: str | None
-) -> None:
-    """Write traces as a cassette: a self-contained fixture for `seawall.testing` (no network)."""
-    from seawall.replay._cassette import export
-
-    db = _open_store(store, config_path)
-    records = []
-    for trace_id in trace_ids:
-        try:
-            record = db.get(trace_id)
-        except Exception as exc:  # a torn or unreadable record: say so, never a traceback
-            _fail(f"trace {trace_id!r} cannot be read: {exc}")
-            return
-        if record is None:
-            _fail(f"no trace {trace_id!r} in the store")
-            return
-        records.append(record)
-    configs = {}
-    for record in records:
-        data = db.blob(record.config_hash) if record.config_hash else None
-        if data is not None and record.config_hash is not None:
-            configs[record.config_hash] = data
-    Path(output).write_bytes(export(records, configs))
-    click.echo(f"{output}: {len(records)} trace(s), {len(configs)} config(s)")
-
-
 # -- replay --------------------------------------------------------------------------------------
 def _replay_config(config_path: str | None, record: Any, db: Any) -> GatewayConfig:
     """The config to replay under: `--config` (a what-if when it differs), else the recorded one."""
@@ -291,7 +158,7 @@ def _replay_config(config_path: str | None, record: Any, db: Any) -> GatewayConf
 
 @main.command()
 @click.argument("trace_id")
-@_store_opt
+@store_option
 @click.option(
     "--config",
     "-c",
@@ -325,7 +192,7 @@ def replay(  # noqa: PLR0917 (click passes every option by name)
         from seawall.replay._cli import run_live_cli
 
         sys.exit(run_live_cli(trace_id, config_path, target, fail_on_diff))
-    db = _open_store(store, config_path)
+    db = open_trace_store(store, config_path)
     try:
         record = db.get(trace_id)
     except Exception as exc:  # a torn or unreadable record: say so, never a traceback
@@ -354,6 +221,8 @@ def replay(  # noqa: PLR0917 (click passes every option by name)
         click.echo(f"  ({len(result.divergences) - 1} more; --all lists them)")
     sys.exit(1)
 
+
+main.add_command(traces)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

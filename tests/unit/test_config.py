@@ -135,3 +135,32 @@ def test_default_config_is_simulated_and_keyless() -> None:
     assert {p.kind for p in config.providers} == {"simulated"}
     assert all(p.api_key is None for p in config.providers)
     assert config.models[0].name == "demo"
+
+
+def test_trace_retention_reads_human_units() -> None:
+    traces = {"retention": {"max_age": "7d", "max_bytes": "2GB", "interval": "30s"}}
+    retention = validate({**MINIMAL, "traces": traces}, "seawall.yaml").traces.retention
+    assert retention is not None
+    assert (retention.max_age, retention.max_bytes, retention.interval) == (604800.0, 2_000_000_000, 30.0)
+    only_size = validate(
+        {**MINIMAL, "traces": {"retention": {"max_bytes": "1.5GiB"}}}, "s.yaml"
+    ).traces.retention
+    assert only_size is not None and (only_size.max_age, only_size.max_bytes) == (None, 1_610_612_736)
+    assert validate(MINIMAL, "s.yaml").traces.retention is None  # keep every trace
+
+
+@pytest.mark.parametrize(
+    ("retention", "expected"),
+    [
+        ({"max_age": "a week"}, "traces.retention.max_age: expected a duration like 90s, 15m, 2h, 7d"),
+        ({"max_bytes": "2G"}, "traces.retention.max_bytes: expected a size like 500MB, 2GB or 1.5GiB"),
+        ({"max_bytes": 0}, "traces.retention.max_bytes: expected a size"),
+        ({"max_age": "1d", "interval": "100ms"}, "traces.retention.interval: must be at least 1s"),
+        ({}, "traces.retention: set max_age, max_bytes or both"),
+        ({"max_days": 7}, "traces.retention.max_days: unknown key"),
+    ],
+)
+def test_a_bad_retention_names_its_key(retention: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate({**MINIMAL, "traces": {"retention": retention}}, "seawall.yaml")
+    assert f"seawall.yaml: {expected}" in str(caught.value)

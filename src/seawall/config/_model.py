@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from seawall._units import parse_duration, parse_size
 from seawall.config._base import PathError, Strict
 from seawall.config._resilience import (
     ResilienceConfig,
@@ -154,6 +155,40 @@ class OtlpConfig(Strict):
         return self.endpoint
 
 
+class RetentionConfig(Strict):
+    """How much of the trace store to keep (docs/traces.md#retention): traces older than `max_age`
+    are deleted, then the oldest until the store holds at most `max_bytes`, every `interval`, in the
+    background. Human units: `7d`, `12h`; `2GB`, `500MB`, `1.5GiB` (a plain number is seconds or
+    bytes)."""
+
+    max_age: float | None = None
+    max_bytes: int | None = None
+    interval: float = 60.0
+
+    @field_validator("max_age", "interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("max_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return None if value is None else parse_size(value)
+
+    @field_validator("interval")
+    @classmethod
+    def _often(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> RetentionConfig:
+        if self.max_age is None and self.max_bytes is None:
+            raise ValueError("set max_age, max_bytes or both (leave retention out to keep every trace)")
+        return self
+
+
 class TracesConfig(Strict):
     """Where traces go. `store: none` disables recording (benchmarks only); `otlp` also sends
     every request as OpenTelemetry spans to a collector."""
@@ -166,6 +201,8 @@ class TracesConfig(Strict):
     # JSON paths whose values are replaced by "[redacted]" in every recorded body (docs/traces.md)
     redact: list[str] = Field(default_factory=list)
     otlp: OtlpConfig | None = None
+    # keep traces for this long, or up to this size (none: keep every trace)
+    retention: RetentionConfig | None = None
 
     @field_validator("redact")
     @classmethod

@@ -44,6 +44,7 @@ from seawall.server._asgi import (
     start_message,
 )
 from seawall.trace import to_json
+from seawall.trace._query import QueryError, query_from_params
 
 log = logging.getLogger("seawall.server")
 
@@ -204,28 +205,32 @@ class SeawallApp:
 
     # -- admin -----------------------------------------------------------------------------------
     async def admin_traces(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Trace summaries, newest first, filtered like `seawall traces list` (docs/traces.md)."""
         store = self.gateway.store
         if store is None:
-            await respond(
-                scope, send, 200, orjson.dumps({"object": "list", "data": [], "enabled": False}), []
-            )
+            off = {"object": "list", "data": [], "enabled": False, "has_more": False}
+            await respond(scope, send, 200, orjson.dumps(off), [])
             return
-        query = query_of(scope)
         try:
-            limit = max(1, min(1000, int(query.get("limit", "50"))))
-        except ValueError:
-            raise InvalidRequest("limit must be an integer", param="limit") from None
+            query = query_from_params(query_of(scope), now=self.gateway.clock.wall())
+        except QueryError as exc:
+            raise InvalidRequest(f"Invalid {exc.param}: {exc.message}", param=exc.param) from None
         await asyncio.to_thread(self.gateway.recorder.flush, 2.0)
-        rows = await asyncio.to_thread(
-            store.list, limit=limit, model=query.get("model") or None, errors_only=query.get("errors") == "1"
+        try:  # one more than asked: whether there is a next page
+            rows = await asyncio.to_thread(store.list, msgspec.structs.replace(query, limit=query.limit + 1))
+        except QueryError as exc:
+            raise InvalidRequest(f"Invalid {exc.param}: {exc.message}", param=exc.param) from None
+        more = len(rows) > query.limit
+        body = msgspec.json.encode(
+            {"object": "list", "data": rows[: query.limit], "enabled": True, "has_more": more}
         )
-        body = msgspec.json.encode({"object": "list", "data": rows, "enabled": True})
         await respond(scope, send, 200, body, [])
 
     async def admin_targets(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond(scope, send, 200, orjson.dumps(self.gateway.resilience_view()), [])
 
     async def admin_trace(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One whole record, by id or a unique prefix of 6+ characters of one."""
         trace_id = scope["path"].removeprefix("/admin/traces/")
         store = self.gateway.store
         record = None

@@ -7,11 +7,12 @@ Three forms, one module:
   client's is `{"$ref": "request.body"}`, a response equal to an attempt's answer is
   `{"$ref": "attempts.N.response_body"}` (a pass-through request's record is then about a quarter
   smaller). References point backwards only: request, then attempts in order, then response.
-- **The stored form** (`to_stored` / `from_stored`): what every store receives, a `StoredTrace`. The
-  line again, except that request bodies of `BLOB_MIN` characters or more are moved out into blobs
-  keyed by their SHA-256 and written `{"$blob": "<sha256>"}`, so a prompt sent a thousand times is
-  kept once. Answers stay inline (they rarely repeat; hashing them costs more than it saves). When
-  no request body is that large, the stored data *is* the journal line (no second encode).
+- **The stored form** (`to_stored` / `from_stored`): what every store receives, a `StoredTrace`, with
+  what stores index to find it (`seawall.trace._text`). The line again, except that request bodies
+  of `BLOB_MIN` characters or more are moved out into blobs keyed by their SHA-256 and written
+  `{"$blob": "<sha256>"}`, so a prompt sent a thousand times is kept once. Answers stay inline (they
+  rarely repeat; hashing them costs more than it saves). When no request body is that large, the
+  stored data *is* the journal line (no second encode).
 - **Plain builtins** (`to_json`): the fully expanded record as dicts and lists, for the admin API
   and `seawall traces show --json`; the key names are the schema's.
 
@@ -48,6 +49,7 @@ from seawall.trace._schema import (
     TraceRecord,
     TraceSummary,
 )
+from seawall.trace._text import conversation_id, error_classes, search_text, targets
 
 log = logging.getLogger("seawall.trace")
 
@@ -201,7 +203,7 @@ def to_stored(record: TraceRecord, line: bytes) -> StoredTrace:
     inline (a body repeated within the record is a `$ref` already). With no request body that
     large, `data` is `line` itself: no second encode on the writer thread."""
     if _largest_request(record) < BLOB_MIN:
-        return StoredTrace(summary(record), line, {})
+        return _stored(record, line, {})
     blobs: dict[str, bytes] = {}
     deduped = _with_refs(record)
     request = deduped.request
@@ -212,7 +214,21 @@ def to_stored(record: TraceRecord, line: bytes) -> StoredTrace:
             msgspec.structs.replace(a, request_body=_blob(a.request_body, blobs)) for a in deduped.attempts
         ),
     )
-    return StoredTrace(summary(record), _encoder.encode(stored), blobs)
+    return _stored(record, _encoder.encode(stored), blobs)
+
+
+def _stored(record: TraceRecord, data: bytes, blobs: dict[str, bytes]) -> StoredTrace:
+    request_text, answer_text = search_text(record)
+    return StoredTrace(
+        summary(record),
+        data,
+        blobs,
+        targets(record),
+        error_classes(record),
+        request_text,
+        answer_text,
+        record.config_hash,
+    )
 
 
 def from_stored(data: bytes, fetch_blob: FetchBlob) -> TraceRecord:
@@ -255,6 +271,7 @@ def summary(record: TraceRecord) -> TraceSummary:
         attempts=len(record.attempts),
         answered_by=record.answered_by,
         error_class=None if error is None else error.error_class,
+        conversation_id=conversation_id(record),
     )
 
 

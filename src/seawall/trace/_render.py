@@ -1,15 +1,13 @@
-"""Human-readable rendering of a trace record (`seawall traces show`)."""
+"""Human-readable rendering of a trace record (`seawall traces show`): what it was, each attempt, the
+answer, then the timeline (`_timeline`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
-import msgspec
-import orjson
-
-from seawall.trace._schema import AnyEvent, Attempt, Text, TraceRecord
+from seawall.trace._schema import Attempt, Text, TraceRecord
+from seawall.trace._text import conversation_id, sse_data, stream_parts
+from seawall.trace._timeline import timeline
 
 
 def _short(text: Text, limit: int = 300) -> str:
@@ -19,43 +17,10 @@ def _short(text: Text, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
-def sse_data(body: str) -> Iterator[str]:
-    """The `data` of each event of an SSE body (its `data:` lines joined, as a client reads them)."""
-    for block in body.replace("\r\n", "\n").split("\n\n"):
-        lines = [line[5:].removeprefix(" ") for line in block.split("\n") if line.startswith("data:")]
-        if lines:
-            yield "\n".join(lines)
-
-
 def answer_text(body: str) -> str:
     """The text a streamed answer delivered, from the SSE body the client got: the `content` deltas
     of OpenAI chunks and the `text_delta`s of Anthropic `content_block_delta` events."""
-    out: list[str] = []
-    for data in sse_data(body):
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            continue  # `[DONE]`, or not JSON
-        if not isinstance(event, dict):
-            continue
-        if event.get("type") == "content_block_delta":
-            delta = event.get("delta")
-            if isinstance(delta, dict) and delta.get("type") == "text_delta":
-                out.append(str(delta.get("text") or ""))
-            continue
-        for choice in event.get("choices") or ():
-            piece = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
-            if piece:
-                out.append(str(piece))
-    return "".join(out)
-
-
-def _event(event: AnyEvent) -> str:
-    fields: dict[str, Any] = msgspec.structs.asdict(event)
-    t_ms = fields.pop("t_ms")
-    kind = type(event).__struct_config__.tag  # the event's `type`
-    detail = "  ".join(f"{key}={value}" for key, value in fields.items())
-    return f"  event +{t_ms:.1f} ms {kind}" + (f"  {detail}" if detail else "")
+    return stream_parts(body)[0]
 
 
 def _attempt(a: Attempt) -> list[str]:
@@ -87,6 +52,9 @@ def render_trace(rec: TraceRecord) -> str:
         f"status {rec.status}  {rec.duration_ms:.1f} ms"
         + (f"  first token {rec.ttft_ms:.1f} ms" if rec.ttft_ms is not None else ""),
     ]
+    conversation = conversation_id(rec)
+    if conversation:
+        lines.append(f"  conversation {conversation}")
     route = rec.route
     if route is not None:
         lines.append(
@@ -97,7 +65,6 @@ def render_trace(rec: TraceRecord) -> str:
     lines.append(f"  attempts ({len(rec.attempts)}):")
     for attempt in rec.attempts:
         lines.extend(_attempt(attempt))
-    lines.extend(_event(event) for event in rec.events)
     err = rec.error
     if err is not None:
         lines.append(f"  error: {err.status} {err.type} {err.code or ''}: {err.message}")
@@ -115,4 +82,9 @@ def render_trace(rec: TraceRecord) -> str:
         lines.append(f"  response: {_short(resp.body)}")
     if rec.answered_by:
         lines.append(f"  answered by {rec.answered_by}")
+    lines.append("  timeline (since arrival):")
+    lines.extend(f"  {line}" for line in timeline(rec))
     return "\n".join(lines)
+
+
+__all__ = ["answer_text", "render_trace", "sse_data"]

@@ -1,9 +1,15 @@
 """SQLite trace store (the embedded default): one row per trace plus content-addressed bodies.
 
-It stores what the codec hands it (`StoredTrace`: the summary columns, the record's data, and its
-large bodies by SHA-256 in `blobs`, so identical prompts cost one copy) and reads records back
-through the codec, which also reads rows written by version 1 (same tables, v1 JSON in `record`).
-The store itself knows nothing of the record's JSON.
+It stores what the codec hands it (`StoredTrace`: the summary columns, the record's data, its large
+bodies by SHA-256 in `blobs`, so identical prompts cost one copy, and what finding it needs: targets,
+text, config) and reads records back through the codec, which also reads rows written by version 1.
+The store itself knows nothing of the record's JSON. Tables, layouts and migrations:
+`_sqlite_schema`; the listing's SQL: `_sqlite_query`; the side tables: `_sqlite_index`; deleting,
+indexing older rows and giving space back: `_sqlite_upkeep`.
+
+Two connections to a database file: one writes (the recorder's writer thread, the maintenance
+thread), one reads (`get`, `list`: admin API and CLI), so a slow listing never holds up a write
+(WAL mode lets them run at once). Each has its own lock; an in-memory store has one connection.
 """
 
 from __future__ import annotations
@@ -13,58 +19,68 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from seawall.trace import _sqlite_index as index
+from seawall.trace import _sqlite_upkeep as upkeep
 from seawall.trace._codec import from_stored
+from seawall.trace._query import TraceQuery, as_query
 from seawall.trace._schema import StoredTrace, TraceRecord, TraceSummary
+from seawall.trace._sqlite_query import list_sql, summaries
+from seawall.trace._sqlite_schema import configure_new, has_text_index, prepare
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS traces (
-  id TEXT PRIMARY KEY,
-  ts REAL NOT NULL,
-  model TEXT,
-  status INTEGER,
-  stream INTEGER,
-  duration_ms REAL,
-  attempts INTEGER,
-  answered_by TEXT,
-  error_class TEXT,
-  record BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
-"""
-
-_SUMMARY_COLUMNS = "id, ts, model, status, stream, duration_ms, attempts, answered_by, error_class"
-
-_ROWS_PER_INSERT = 256  # x 10 columns: far below SQLite's 32,766 bound variables
+_COLUMNS = (
+    "id, ts, model, status, stream, duration_ms, attempts, answered_by, error_class, conversation_id, record"
+)
+WAL_LIMIT = 16 * 1024 * 1024
+_ROWS_PER_INSERT = 256  # x 11 columns: far below SQLite's 32,766 bound variables
 
 
 @functools.cache
 def _insert_sql(rows: int) -> str:
-    return "INSERT OR IGNORE INTO traces VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * rows)
+    values = ",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * rows)
+    return f"INSERT OR IGNORE INTO traces ({_COLUMNS}) VALUES {values} RETURNING rowid, id"
 
 
 class SQLiteTraceStore:
-    """Thread-safe (one connection, one lock); WAL mode so readers don't block the writer."""
+    """Thread-safe: a lock per connection; WAL mode so readers don't block the writer."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
-        if path != ":memory:" and not path.startswith("file:"):
+        in_memory = path == ":memory:" or path.startswith("file:")
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)  # `sqlite:///./data/t.db` with no ./data yet
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        configure_new(self._db)
         self._db.execute("PRAGMA journal_mode=WAL")
         # The recorder's journal already makes a delivered request's trace survive a process crash;
         # SQLite adds no stronger guarantee by fsyncing, so it doesn't (10.6 vs 12.5 µs per record).
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.executescript(_SCHEMA)
+        # the WAL (normally up to ~4 MiB: a checkpoint every 1000 pages) is cut back to this after a
+        # checkpoint, so a spike (a long read holding checkpoints off) does not keep its size for good
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+        prepare(self._db, path)
+        self.text_index = has_text_index(self._db)
+        self._configs: dict[str, bytes] = {}  # configs given to put_blob: stored again if collected
+        if in_memory:
+            self._reader, self._read_lock = self._db, self._lock
+        else:
+            self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._reader.execute("PRAGMA query_only=1")
+            self._read_lock = threading.Lock()
 
+    # -- writing ---------------------------------------------------------------------------------
     def write_batch(self, items: Sequence[StoredTrace]) -> None:
         rows = []
         blob_rows: dict[str, bytes] = {}
+        by_id: dict[str, StoredTrace] = {}
         for item in items:
             blob_rows.update(item.blobs)
+            config = item.config_hash
+            if config is not None and config in self._configs:
+                blob_rows[config] = self._configs[config]  # kept while a trace names it
             s = item.summary
+            by_id[s.id] = item
             rows.append(
                 (
                     s.id,
@@ -76,32 +92,48 @@ class SQLiteTraceStore:
                     s.attempts,
                     s.answered_by,
                     s.error_class,
+                    s.conversation_id,
                     item.data,
                 )
             )
         with self._lock:
-            self._db.execute("BEGIN")
+            db = self._db
+            db.execute("BEGIN")
             try:
-                self._db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", list(blob_rows.items()))
+                db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", list(blob_rows.items()))
+                entries: list[index.Entry] = []
                 # One statement for many rows: SQLite runs it in one step, so the GIL is given up
                 # once per chunk, not once per row (each hand-off can stall the event loop).
                 for start in range(0, len(rows), _ROWS_PER_INSERT):
                     chunk = rows[start : start + _ROWS_PER_INSERT]
-                    self._db.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
-                self._db.execute("COMMIT")
+                    cursor = db.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+                    entries.extend(
+                        index.entry_of_stored(rowid, by_id[id_]) for rowid, id_ in cursor.fetchall()
+                    )
+                index.add(db, entries, text_index=self.text_index)
+                db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
 
+    def put_blob(self, digest: str, data: bytes) -> None:
+        """Store one content-addressed blob: the config a gateway runs under (idempotent). Kept while
+        a trace names it; if every such trace is deleted, the next trace written stores it again."""
+        self._configs[digest] = data
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
+
+    # -- reading ---------------------------------------------------------------------------------
     def _blob(self, digest: str) -> bytes | None:
-        row = self._db.execute("SELECT data FROM blobs WHERE hash = ?", (digest,)).fetchone()
+        row = self._reader.execute("SELECT data FROM blobs WHERE hash = ?", (digest,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def get(self, trace_id: str) -> TraceRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT record FROM traces WHERE id = ?", (trace_id,)).fetchone()
+        with self._read_lock:
+            db = self._reader
+            row = db.execute("SELECT record FROM traces WHERE id = ?", (trace_id,)).fetchone()
             if row is None and len(trace_id) >= 6:
-                rows = self._db.execute(
+                rows = db.execute(
                     "SELECT record FROM traces WHERE id LIKE ? LIMIT 2", (trace_id + "%",)
                 ).fetchall()
                 row = rows[0] if len(rows) == 1 else None
@@ -110,47 +142,58 @@ class SQLiteTraceStore:
             return from_stored(bytes(row[0]), self._blob)
 
     def list(
-        self, *, limit: int = 50, model: str | None = None, errors_only: bool = False
+        self,
+        query: TraceQuery | None = None,
+        *,
+        limit: int | None = None,
+        model: str | None = None,
+        errors_only: bool = False,
     ) -> list[TraceSummary]:
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM traces"
-        where: list[str] = []
-        args: list[Any] = []
-        if model:
-            where.append("model = ?")
-            args.append(model)
-        if errors_only:
-            where.append("status >= 400")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"  # ids start with the time in ms: id order is time order
-        args.append(limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [
-            TraceSummary(
-                id=id_,
-                ts=ts,
-                model=model_,
-                status=status,
-                stream=bool(stream),
-                duration_ms=duration_ms,
-                attempts=attempts or 0,
-                answered_by=answered_by,
-                error_class=error_class,
-            )
-            for id_, ts, model_, status, stream, duration_ms, attempts, answered_by, error_class in rows
-        ]
-
-    def put_blob(self, digest: str, data: bytes) -> None:
-        """Store one content-addressed blob (idempotent: a digest seen before is kept as it is)."""
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
+        sql, args = list_sql(
+            as_query(query, limit=limit, model=model, errors_only=errors_only), text_index=self.text_index
+        )
+        with self._read_lock:
+            rows = self._reader.execute(sql, args).fetchall()
+        return summaries(rows)
 
     def blob(self, digest: str) -> bytes | None:
         """A blob by its SHA-256 (hex), or None."""
-        with self._lock:
+        with self._read_lock:
             return self._blob(digest)
+
+    # -- upkeep (the maintenance thread) -------------------------------------------------------
+    def maintain(self, max_rows: int = 128) -> bool:
+        """Index up to `max_rows` rows stored before their store was migrated (newest first), in
+        one short transaction. True while some remain."""
+        return upkeep.index_older(self._db, self._lock, max_rows, text_index=self.text_index)
+
+    def unindexed(self) -> int:
+        """How many rows `maintain` has yet to index."""
+        return upkeep.unindexed(self._db, self._lock)
+
+    def delete_oldest(self, limit: int, before_ts: float | None = None) -> int:
+        """Delete up to `limit` of the oldest traces (only those older than `before_ts`, when
+        given) with what indexes them, and body blobs no trace points to any more."""
+        return upkeep.delete_oldest(self._db, self._lock, limit, before_ts, text_index=self.text_index)
+
+    def collect_garbage(self) -> int:
+        """Delete stored configs no trace names any more; returns how many blobs went."""
+        return upkeep.collect_configs(self._db, self._lock)
+
+    def size_bytes(self) -> int:
+        """Bytes of the database's pages that hold data (free pages and the WAL not counted)."""
+        return upkeep.size_bytes(self._db, self._lock)
+
+    def reclaim(self) -> int:
+        """Give free pages back to the file system (stores created at layout 1); returns bytes."""
+        return upkeep.reclaim(self._db, self._lock)
 
     def close(self) -> None:
         with self._lock:
+            if self._reader is not self._db:
+                with self._read_lock:
+                    self._reader.close()
             self._db.close()
+
+
+__all__ = ["SQLiteTraceStore"]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from seawall.errors import ConfigError
+from seawall.trace._query import TraceQuery
 from seawall.trace._schema import StoredTrace, TraceRecord, TraceSummary
 
 
@@ -28,9 +29,16 @@ class TraceStore(Protocol):
         ...
 
     def list(
-        self, *, limit: int = 50, model: str | None = None, errors_only: bool = False
+        self,
+        query: TraceQuery | None = None,
+        *,
+        limit: int | None = None,
+        model: str | None = None,
+        errors_only: bool = False,
     ) -> list[TraceSummary]:
-        """Newest first, at most `limit`; only `model`'s, only failed requests (status ≥ 400)."""
+        """Summaries of the traces `query` selects (`seawall.trace._query`), newest (highest id)
+        first, at most `query.limit`. The keywords are the older form of a query: at most `limit`
+        (default 50), only `model`'s, only failed requests (status >= 400)."""
         ...
 
     def put_blob(self, digest: str, data: bytes) -> None:
@@ -39,6 +47,34 @@ class TraceStore(Protocol):
 
     def blob(self, digest: str) -> bytes | None:
         """A blob by its SHA-256 (hex), or None."""
+        ...
+
+    # -- upkeep: called from one background thread (`seawall.trace._retention`) ---------------
+    def delete_oldest(self, limit: int, before_ts: float | None = None) -> int:
+        """Delete up to `limit` of the oldest traces by arrival time (only those that arrived before
+        `before_ts`, when given), with whatever indexes them and the body blobs no remaining trace
+        points to. Returns how many were deleted. One short transaction."""
+        ...
+
+    def size_bytes(self) -> int:
+        """What the store holds, in bytes (what `traces.retention.max_bytes` bounds)."""
+        ...
+
+    def collect_garbage(self) -> int:
+        """Delete stored configs no remaining trace ran under; returns how many."""
+        ...
+
+    def reclaim(self) -> int:
+        """Give space freed by deletes back to the file system, where the store can; bytes given."""
+        ...
+
+    def maintain(self, max_rows: int = 128) -> bool:
+        """Do a little of the store's pending upkeep (indexing rows stored before a migration);
+        True while some remains."""
+        ...
+
+    def unindexed(self) -> int:
+        """How many traces are not yet indexed for the target, conversation and text filters."""
         ...
 
     def close(self) -> None: ...

@@ -67,10 +67,10 @@ def test_a_stream_renders_its_answer_and_writes() -> None:
     assert "error: upstream 503" in out
     assert "#1 p/m [openai] at +5.0 ms after 4 ms backoff (retry): ok status=200" in out
     assert "upstream: headers at +6.0 ms, 2 reads, 150 bytes" in out
-    assert "event +1.0 ms backoff  target=p/m  delay_ms=4.0" in out
-    assert "event +1.5 ms skip  target=q/n  reason=circuit open  code=breaker" in out
-    assert "event +2.5 ms breaker  target=p/m  old=closed  new=open  reason=consecutive_failures" in out
-    assert out.count("client_disconnect") == 1
+    assert "1.0 ms  backoff 4.0 ms before retrying p/m" in out
+    assert "1.5 ms  skip q/n: circuit open [breaker]" in out
+    assert "2.5 ms  breaker p/m: closed -> open (consecutive_failures)" in out
+    assert out.count("client disconnected") == 1
     assert f"stream: 2 writes, {len(OPENAI_SSE)} bytes, ended: done" in out
     assert "answer: Hello" in out
     assert "answered by p/m" in out
