@@ -94,12 +94,31 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--stream", action="store_true", help="streamed requests (SSE)")
+    p.add_argument(
+        "--writer-interval",
+        type=float,
+        default=2.5,
+        help="seconds between the trace writer's batches (default 2.5: the real 0.05 s x valgrind's ~50x "
+        "slow-down, so each store transaction holds as many traces as it would at full speed)",
+    )
     args = p.parse_args()
     args.seawall = str(Path(args.seawall).absolute())  # the server runs in a scratch directory
 
     work = tempfile.mkdtemp(prefix="seawall-instr-")
     up_port, gw_port = free_port(), free_port()
     env = {**os.environ, "BENCH_UPSTREAM_URL": f"http://127.0.0.1:{up_port}", "PYTHONHASHSEED": "0"}
+    # Under valgrind everything runs ~50x slower, the trace writer's wake-ups included: at its real
+    # 50 ms it would write one trace per transaction, not the dozens a loaded server batches. A
+    # sitecustomize (any Seawall version) stretches its interval by the same factor.
+    (Path(work) / "sitecustomize.py").write_text(
+        "import seawall.trace._recorder as r\n"
+        "_init = r.TraceRecorder.__init__\n"
+        "def __init__(self, *a, **k):\n"
+        f"    k['interval_s'] = {args.writer_interval!r}\n"
+        "    _init(self, *a, **k)\n"
+        "r.TraceRecorder.__init__ = __init__\n"
+    )
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [work, os.environ.get("PYTHONPATH")]))
     config = Path(work) / "seawall.yaml"  # the bench config with its trace store moved into `work`
     config.write_text(
         Path(args.config).read_text().replace("/tmp/seawall-bench/seawall-traces.db", f"{work}/traces.db")
@@ -113,6 +132,7 @@ def main() -> None:
         [
             "valgrind",
             "--tool=callgrind",
+            *(["--separate-threads=yes"] if os.environ.get("SPLIT") else []),
             f"--callgrind-out-file={work}/callgrind.out.%p",
             args.seawall,
             "serve",
@@ -142,6 +162,11 @@ def main() -> None:
         subprocess.run(["callgrind_control", "--dump", str(server.pid)], check=True, capture_output=True)
         time.sleep(1)  # the dump is written by the server process (not a timing measurement)
         per = total(work, server.pid) / args.requests
+        if os.environ.get("SPLIT"):  # one dump per thread: print each
+            for f in sorted(glob.glob(f"{work}/callgrind.out.{server.pid}*")):
+                found = re.findall(r"^(?:totals|summary): (\d+)", Path(f).read_text(errors="replace"), re.M)
+                if found:
+                    print(f"  {Path(f).name}: {int(found[-1]) / args.requests:,.0f} per request")
         kind = "stream" if args.stream else "json"
         print(f"{args.seawall} ({Path(args.config).name}, {kind}): {per:,.0f} instructions per request")
     finally:
