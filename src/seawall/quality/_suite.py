@@ -214,13 +214,13 @@ def _suite(data: Any, report: _Report) -> Suite | None:
         probe_id = item.get("id") if isinstance(item, dict) else None
         where = f"probes[{index}]" + (f" (id {probe_id!r})" if isinstance(probe_id, str) else "")
         probe = _probe(item, report.at(where))
-        if probe is None:
+        if isinstance(probe_id, str) and probe_id in seen:
+            report.at(where).error("id", f"duplicate id (probes[{seen[probe_id]}] has it too)")
             continue
-        if probe.id in seen:
-            report.at(where).error("id", f"duplicate id (probes[{seen[probe.id]}] has it too)")
-            continue
-        seen[probe.id] = index
-        probes.append(probe)
+        if isinstance(probe_id, str):
+            seen[probe_id] = index
+        if probe is not None:
+            probes.append(probe)
     if not isinstance(name, str) or not name.strip():
         return None
     return Suite(name.strip(), tuple(probes), report.source)

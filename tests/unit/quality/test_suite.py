@@ -223,6 +223,11 @@ def test_errors_name_the_file_the_probe_and_the_field(tmp_path: Path, body: str,
     assert message in error
 
 
+def test_a_duplicate_of_a_bad_probe_is_still_a_duplicate(tmp_path: Path) -> None:
+    error = probe_errors(tmp_path, "- id: a\n  prompt: hi\n  expect: {number: x}\n" + OK.replace("ok", "a"))
+    assert error.splitlines()[1].endswith("probes[1] (id 'a'): id: duplicate id (probes[0] has it too)")
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     error = probe_errors(
         tmp_path,
