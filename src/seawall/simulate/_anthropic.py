@@ -106,7 +106,11 @@ class AnthropicDialect(Dialect):
             if isinstance(b, Mapping) and b.get("type") == "tool_result"
         ]
         tools = tuple(
-            Tool(t["name"], t["input_schema"])
+            Tool(
+                t["name"],
+                t["input_schema"],
+                t["description"] if isinstance(t.get("description"), str) else "",
+            )
             for t in body.get("tools") or ()
             if isinstance(t, Mapping)
             and isinstance(t.get("name"), str)

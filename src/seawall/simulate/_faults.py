@@ -6,7 +6,7 @@ requests give the same outcomes; one request's draw does not shift the next one'
 a rate only adds faults (a request that failed at 10% still fails at 20%).
 
 Faults are tried in this order, the first hit wins: hang, reset, 429, error, blocked, malformed.
-An answer that gets through may still be wrong (arithmetic), and a stream may still be cut or
+An answer that gets through may still be wrong (`_solve`), and a stream may still be cut or
 end in an error event (a cut wins over a stream error).
 
 Must not: do I/O, sleep or read clocks.
@@ -54,7 +54,7 @@ class Plan:
     """Latency (+ jitter) before any answer."""
     fault: Fault | None = None
     wrong_offset: int = 0
-    """Added to an arithmetic answer; 0 answers right."""
+    """0 answers right; otherwise every verifiable answer is wrong (numbers shifted by it)."""
     cut_after: int | None = None
     """Streams: close the connection after this many content chunks."""
     stream_error_after: int | None = None

@@ -245,7 +245,14 @@ def _tools(value: Any) -> tuple[Tool, ...]:
         for fn in _get(tool, "functionDeclarations") or ():
             if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
                 params = _get(fn, "parametersJsonSchema") or _get(fn, "parameters")
-                out.append(Tool(fn["name"], params if isinstance(params, Mapping) else {}))
+                description = fn.get("description")
+                out.append(
+                    Tool(
+                        fn["name"],
+                        params if isinstance(params, Mapping) else {},
+                        description if isinstance(description, str) else "",
+                    )
+                )
     return tuple(out)
 
 

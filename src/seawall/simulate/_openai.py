@@ -303,12 +303,17 @@ def _tools(body: Mapping[str, Any]) -> tuple[Tool, ...]:
         fn = tool.get("function") if isinstance(tool, Mapping) else None
         if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
             params = fn.get("parameters")
-            out.append(Tool(fn["name"], params if isinstance(params, Mapping) else {}))
+            out.append(Tool(fn["name"], params if isinstance(params, Mapping) else {}, _description(fn)))
     for fn in body.get("functions") or ():  # the legacy spelling
         if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
             params = fn.get("parameters")
-            out.append(Tool(fn["name"], params if isinstance(params, Mapping) else {}))
+            out.append(Tool(fn["name"], params if isinstance(params, Mapping) else {}, _description(fn)))
     return tuple(out)
+
+
+def _description(fn: Mapping[str, Any]) -> str:
+    description = fn.get("description")
+    return description if isinstance(description, str) else ""
 
 
 def _tool_choice(value: Any) -> tuple[ToolChoice, str | None]:

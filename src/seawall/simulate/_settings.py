@@ -62,7 +62,8 @@ class SimulatorSettings:
         default=2, metadata=_help("content chunks sent before the in-stream error (0: before any content)")
     )
     wrong_answer_rate: float = field(
-        default=0.0, metadata=_help("share of arithmetic questions answered wrongly (still a good 200)")
+        default=0.0,
+        metadata=_help("share of verifiable answers made wrong: numbers, yes/no, extractions, tool calls"),
     )
     blocked_rate: float = field(
         default=0.0, metadata=_help("share of calls blocked: content_filter / refusal / SAFETY")

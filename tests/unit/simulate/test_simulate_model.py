@@ -15,13 +15,13 @@ from seawall.simulate._model import (
     Tool,
     ToolChoice,
     answer,
-    arithmetic,
     canned_reply,
     estimate_tokens,
     schema_value,
     split_fragments,
     split_words,
 )
+from seawall.simulate._solve import arithmetic
 
 WEATHER = Tool(
     "get_weather",
