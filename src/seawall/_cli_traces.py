@@ -175,7 +175,11 @@ def traces_show(trace_id: str, store: str | None, config_path: str | None, as_js
     from seawall.trace._render import render_trace
 
     db = open_trace_store(store, config_path)
-    record = db.get(trace_id)
+    try:
+        record = db.get(trace_id)
+    except ValueError as exc:  # a torn record, or one from a newer schema
+        click.echo(f"error: trace {trace_id!r} is stored but cannot be read: {exc}", err=True)
+        sys.exit(1)
     if record is None:
         click.echo(f"error: no trace {trace_id!r} (an id, or a prefix of 6+ characters of one)", err=True)
         sys.exit(1)

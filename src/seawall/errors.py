@@ -158,6 +158,14 @@ class NotFound(RequestError):
     code = "invalid_request"
 
 
+class UnreadableTrace(SeawallError):
+    """A stored trace exists but its record cannot be read (torn, or written by a newer Seawall)."""
+
+    status = 500
+    type = "server_error"
+    code = "unreadable_trace"
+
+
 class MethodNotAllowed(RequestError):
     """Raised when a known path is asked with a method it does not take."""
 

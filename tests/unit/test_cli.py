@@ -1,5 +1,6 @@
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -150,3 +151,15 @@ def test_traces_show_reads_a_version_1_store(tmp_path: Path) -> None:
     )
     assert as_json["schema_version"] == 2
     assert as_json["response"]["terminal"] == "done"
+
+
+def test_traces_show_and_replay_of_a_torn_record_say_so_without_a_traceback(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, OK)
+    db = sqlite3.connect(store.removeprefix("sqlite:///"))
+    db.execute("UPDATE traces SET record = substr(record, 1, 40) WHERE id = ?", (OK.id,))
+    db.commit()
+    db.close()
+    for args in (["traces", "show", OK.id], ["replay", OK.id]):
+        shown = CliRunner().invoke(main, [*args, "--store", store])
+        assert shown.exit_code in (1, 2) and isinstance(shown.exception, SystemExit), shown.exception
+        assert "cannot be read" in shown.output and "Traceback" not in shown.output, shown.output

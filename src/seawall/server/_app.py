@@ -26,6 +26,7 @@ from seawall.errors import (
     MethodNotAllowed,
     NotFound,
     SeawallError,
+    UnreadableTrace,
     Unauthorized,
 )
 from seawall.ingress import ANTHROPIC, OPENAI, IngressDialect, error_headers, openai_error_body
@@ -236,7 +237,10 @@ class SeawallApp:
         record = None
         if store is not None and trace_id:
             await asyncio.to_thread(self.gateway.recorder.flush, 2.0)
-            record = await asyncio.to_thread(store.get, trace_id)
+            try:
+                record = await asyncio.to_thread(store.get, trace_id)
+            except ValueError as exc:  # a torn record, or one from a newer schema
+                raise UnreadableTrace(f"Trace {trace_id!r} is stored but cannot be read: {exc}") from None
         if record is None:
             raise NotFound(f"No trace {trace_id!r}.", param="trace_id")
         await respond(scope, send, 200, orjson.dumps(to_json(record)), [])
