@@ -26,8 +26,8 @@ from seawall.errors import (
     MethodNotAllowed,
     NotFound,
     SeawallError,
-    UnreadableTrace,
     Unauthorized,
+    UnreadableTrace,
 )
 from seawall.ingress import ANTHROPIC, OPENAI, IngressDialect, error_headers, openai_error_body
 from seawall.server._asgi import (
