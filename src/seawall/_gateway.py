@@ -172,9 +172,13 @@ class Gateway:
             replayed = await asyncio.to_thread(self.recorder.start)
             if replayed:
                 log.warning("recovered %d trace(s) from the journal of a previous run", replayed)
-            if store is not None:  # retention, and indexing what an older store holds: off the loop
+            if store is not None:  # retention, and indexing what finds traces: off the loop
+                recorder = self.recorder
                 self.maintenance = Maintenance(
-                    store, _retention(self.config.traces.retention), clock=self.clock.wall
+                    store,
+                    _retention(self.config.traces.retention),
+                    clock=self.clock.wall,
+                    busy=lambda: recorder.busy,
                 )
                 self.metrics.retention_state = self.maintenance.stats
                 self.maintenance.start()

@@ -154,8 +154,10 @@ class GatewayProc:
             [sys.executable, "-m", "seawall.cli", *args, "--store", f"sqlite:///{self.db}"],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
         )
+        if out.returncode:
+            raise AssertionError(f"seawall {args} exited {out.returncode}: {out.stderr}")
         return out.stdout
 
     def stop(self) -> None:

@@ -14,7 +14,9 @@ from seawall.trace._codec import encode, to_stored
 from seawall.trace._schema import Admitted, Backoff, BreakerChanged, Gated, Queued, ResponsePart, TraceRecord
 from seawall.trace._sqlite import SQLiteTraceStore
 from tests.unit.trace.records import attempt, record
-from tests.unit.trace.test_sqlite_find import RECORDS, T0
+from tests.unit.trace.test_sqlite_find import RECORDS, T0, short
+
+FULL = {short(r.id): r.id for r in RECORDS}
 
 FIXTURES = Path(__file__).parent / "trace" / "fixtures"
 
@@ -30,7 +32,7 @@ def _store(tmp_path: Path, records: list[TraceRecord]) -> str:
 def _list(store: str, *args: str) -> list[str]:
     result = CliRunner().invoke(main, ["traces", "list", "--store", store, *args])
     assert result.exit_code == 0, result.output
-    return [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    return [short(line.split()[0]) for line in result.stdout.splitlines()[1:]]
 
 
 def test_every_filter(tmp_path: Path) -> None:
@@ -55,17 +57,17 @@ def test_pages_and_json(tmp_path: Path) -> None:
     store = _store(tmp_path, RECORDS)
     first = CliRunner().invoke(main, ["traces", "list", "--store", store, "-n", "2"])
     assert first.exit_code == 0
-    assert "(more: add --before 0004)" in first.stderr
-    assert _list(store, "-n", "2", "--before", "0004") == ["0003", "0002"]
-    last = CliRunner().invoke(main, ["traces", "list", "--store", store, "-n", "2", "--before", "0002"])
+    assert f"(more: add --before {FULL['0004']})" in first.stderr
+    assert _list(store, "-n", "2", "--before", FULL["0004"]) == ["0003", "0002"]
+    last = CliRunner().invoke(main, ["traces", "list", "--store", store, "-n", "2", "--before", FULL["0002"]])
     assert "more" not in last.stderr
     as_json = CliRunner().invoke(
         main, ["traces", "list", "--store", store, "--conversation", "conv-a", "--json"]
     )
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert [row["id"] for row in rows] == ["0005", "0004", "0001"]
+    assert [short(row["id"]) for row in rows] == ["0005", "0004", "0001"]
     assert rows[1] == {
-        "id": "0004",
+        "id": FULL["0004"],
         "ts": T0 + 180,
         "model": "chat",
         "status": 429,
@@ -81,7 +83,7 @@ def test_pages_and_json(tmp_path: Path) -> None:
 def test_the_table_shows_the_conversation(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["traces", "list", "--store", _store(tmp_path, RECORDS), "-s", "zebra"])
     (row,) = result.stdout.splitlines()[1:]
-    assert row.startswith("0003") and row.endswith("q/y stream  conversation conv-b")
+    assert row.startswith(FULL["0003"]) and row.endswith("q/y stream  conversation conv-b")
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ from seawall.trace._schema import (
     TraceRecord,
     TraceSummary,
 )
-from seawall.trace._text import conversation_id, error_classes, search_text, targets
+from seawall.trace._text import conversation_id
 
 log = logging.getLogger("seawall.trace")
 
@@ -218,17 +218,9 @@ def to_stored(record: TraceRecord, line: bytes) -> StoredTrace:
 
 
 def _stored(record: TraceRecord, data: bytes, blobs: dict[str, bytes]) -> StoredTrace:
-    request_text, answer_text = search_text(record)
-    return StoredTrace(
-        summary(record),
-        data,
-        blobs,
-        targets(record),
-        error_classes(record),
-        request_text,
-        answer_text,
-        record.config_hash,
-    )
+    # what finds a trace (its targets, error classes, words) is not computed here: stores index it
+    # later, from the stored record, off the writer's path (`_text`, `SQLiteTraceStore.maintain`)
+    return StoredTrace(summary(record), data, blobs, config_hash=record.config_hash)
 
 
 def from_stored(data: bytes, fetch_blob: FetchBlob) -> TraceRecord:

@@ -33,6 +33,8 @@ log = logging.getLogger("seawall.trace")
 
 SEGMENT_MAX_BYTES = 8 * 1024 * 1024
 BATCH_MAX = 128
+BUSY_BATCH = 32
+"""A batch this large means requests arrive faster than ~600/s (the writer drains every 50 ms)."""
 _ROTATE = object()
 
 
@@ -66,6 +68,7 @@ class TraceRecorder:
         self._size = 0
         self.recorded = 0  # written only by the event-loop thread
         self.written = 0  # written only by the writer thread (records handled, stored or kept)
+        self.last_batch = 0  # records in the writer's last batch (`busy`)
         self.failed_batches = 0
         # After a failed store write, journal segments are kept (replayed on the next start).
         self._keep_segments = False
@@ -107,6 +110,13 @@ class TraceRecorder:
             self._size = end
         self._items.append((record, line))
         self.recorded += 1
+
+    @property
+    def busy(self) -> bool:
+        """Whether the writer is keeping up with a load: its last batch was large or records wait.
+        Background upkeep (indexing) holds back while it is, so it never competes with requests
+        on a saturated core."""
+        return self.last_batch >= BUSY_BATCH or len(self._items) >= BUSY_BATCH
 
     def stats(self) -> dict[str, int]:
         """For metrics: records accepted, not yet handled by the writer, and failed store batches."""
@@ -193,6 +203,7 @@ class TraceRecorder:
                 else:
                     batch.append((first, second))
             if batch:
+                self.last_batch = len(batch)
                 if not self._write(batch):
                     self.failed_batches += 1
                     self._keep_segments = True

@@ -5,8 +5,10 @@ store holds no more than `max_bytes`; then the blobs no trace names any more, an
 back (`TraceStore.reclaim`). Every step is one short transaction, so the recorder's writer waits
 for one step at most; requests never wait for any of it (they only journal their record).
 
-Between passes the same thread indexes rows a migrated store has not indexed yet (a few hundred at
-a time). The thread's clock is injectable; `run_pass` is the pass itself, for tests and tools.
+Between passes the same thread indexes what finds a trace (targets, error classes, text: the
+writer stores only the trace and its blob references), and the rows a migrated store has not
+indexed yet, a few hundred at a time, whenever the recorder is not busy. The thread's clock is
+injectable; `run_pass` is the pass itself, for tests and tools.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def run_pass(
 
 
 class Maintenance:
-    """The thread that runs retention passes (when a policy is given) and indexes older rows."""
+    """The thread that runs retention passes (when a policy is given) and indexes stored traces
+    (while `busy()` is false: the recorder's writer is not under load)."""
 
     def __init__(
         self,
@@ -116,12 +119,16 @@ class Maintenance:
         policy: RetentionPolicy | None,
         *,
         clock: Callable[[], float] = time.time,
+        busy: Callable[[], bool] = lambda: False,
         index_pause_s: float = 0.01,
+        idle_pause_s: float = 1.0,
     ) -> None:
         self.store = store
         self.policy = policy
         self._clock = clock
+        self._busy = busy
         self._index_pause = index_pause_s
+        self._idle_pause = idle_pause_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.passes = 0
@@ -167,23 +174,21 @@ class Maintenance:
 
     def _run(self) -> None:
         next_pass = 0.0
-        indexing = True
         while not self._stop.is_set():
-            pause: float | None
             try:
                 if self.policy is not None and time.monotonic() >= next_pass:
                     next_pass = time.monotonic() + self.policy.interval_s
                     self.run_pass()
-                if indexing:
-                    indexing = self.store.maintain(INDEX_STEP)
-                pause = self._index_pause if indexing else None
+                # indexing (what finds traces) waits while the recorder is busy: under a load that
+                # saturates the core it would take CPU from requests; it catches up when the load
+                # falls (a listing that needs the index indexes first, so nothing is missed)
+                more = not self._busy() and self.store.maintain(INDEX_STEP)
+                pause = self._index_pause if more else self._idle_pause
             except Exception:  # a store error (locked by another process, disk full): try again later
                 log.exception("trace store maintenance failed; trying again")
                 pause = _RETRY_S
-            if pause is None:
-                if self.policy is None:
-                    return  # nothing left to do: every row indexed, no retention
-                pause = max(0.0, next_pass - time.monotonic())
+            if self.policy is not None:
+                pause = min(pause, max(0.0, next_pass - time.monotonic()))
             self._stop.wait(pause)
 
 

@@ -323,18 +323,14 @@ class TraceSummary(msgspec.Struct, frozen=True, gc=False):
 
 class StoredTrace(msgspec.Struct, frozen=True, gc=False):
     """What a store receives: the summary to index, the record's JSON (large bodies replaced by
-    `$blob` pointers) and those bodies by SHA-256, and what a store indexes for finding it (see
-    `seawall.trace._text`): every target an attempt went to, every class of error it met, the
-    searchable text of the request and of the answer, and the hash of the config it ran under (a
-    blob the store keeps while a trace names it). Every store gets the same parts."""
+    `$blob` pointers) and those bodies by SHA-256, and the hash of the config it ran under (a blob
+    the store keeps while a trace names it). What else a store indexes to find it (targets, error
+    classes, text: `seawall.trace._text`) it computes later from the stored record, off the
+    writer's path. Every store gets the same parts."""
 
     summary: TraceSummary
     data: bytes
     blobs: dict[str, bytes]
-    targets: tuple[str, ...] = ()
-    error_classes: tuple[str, ...] = ()
-    request_text: str = ""
-    answer_text: str = ""
     config_hash: str | None = None
 
 

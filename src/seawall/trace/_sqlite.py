@@ -25,7 +25,7 @@ from seawall.trace import _sqlite_upkeep as upkeep
 from seawall.trace._codec import from_stored
 from seawall.trace._query import TraceQuery, as_query
 from seawall.trace._schema import StoredTrace, TraceRecord, TraceSummary
-from seawall.trace._sqlite_query import list_sql, summaries
+from seawall.trace._sqlite_query import list_sql, needs_index, summaries
 from seawall.trace._sqlite_schema import configure_new, has_text_index, prepare
 
 _COLUMNS = (
@@ -60,6 +60,7 @@ class SQLiteTraceStore:
         # checkpoint, so a spike (a long read holding checkpoints off) does not keep its size for good
         self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         prepare(self._db, path)
+        upkeep.start_indexed_upto(self._db)
         self.text_index = has_text_index(self._db)
         self._configs: dict[str, bytes] = {}  # configs given to put_blob: stored again if collected
         if in_memory:
@@ -110,7 +111,9 @@ class SQLiteTraceStore:
                     entries.extend(
                         index.entry_of_stored(rowid, by_id[id_]) for rowid, id_ in cursor.fetchall()
                     )
-                index.add(db, entries, text_index=self.text_index)
+                # what finds a trace (targets, errors, text) is indexed later, off this thread's
+                # path (`maintain`); what retention must see to keep its blobs is written now
+                index.add_refs(db, entries)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -149,9 +152,11 @@ class SQLiteTraceStore:
         model: str | None = None,
         errors_only: bool = False,
     ) -> list[TraceSummary]:
-        sql, args = list_sql(
-            as_query(query, limit=limit, model=model, errors_only=errors_only), text_index=self.text_index
-        )
+        query = as_query(query, limit=limit, model=model, errors_only=errors_only)
+        if needs_index(query):  # index what the maintenance thread has not yet, so none is missed
+            while self.maintain(1024):
+                pass
+        sql, args = list_sql(query, text_index=self.text_index)
         with self._read_lock:
             rows = self._reader.execute(sql, args).fetchall()
         return summaries(rows)
@@ -163,9 +168,12 @@ class SQLiteTraceStore:
 
     # -- upkeep (the maintenance thread) -------------------------------------------------------
     def maintain(self, max_rows: int = 128) -> bool:
-        """Index up to `max_rows` rows stored before their store was migrated (newest first), in
-        one short transaction. True while some remain."""
-        return upkeep.index_older(self._db, self._lock, max_rows, text_index=self.text_index)
+        """Index up to `max_rows` rows in one short transaction: first those stored before the
+        store was migrated (newest first), then those stored since the last call (oldest first).
+        True while some remain."""
+        if upkeep.index_older(self._db, self._lock, max_rows, text_index=self.text_index):
+            return True
+        return upkeep.index_newer(self._db, self._lock, max_rows, text_index=self.text_index)
 
     def unindexed(self) -> int:
         """How many rows `maintain` has yet to index."""

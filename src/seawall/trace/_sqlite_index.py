@@ -37,13 +37,15 @@ class Entry(NamedTuple):
 
 
 def entry_of_stored(rowid: int, item: StoredTrace) -> Entry:
+    """What the writer indexes of a trace it stores: its blob and config references (what finds
+    it is indexed later, by `entry_of`)."""
     return Entry(
         rowid,
         item.summary.id,
-        item.targets,
-        item.error_classes,
-        item.request_text,
-        item.answer_text,
+        (),
+        (),
+        "",
+        "",
         tuple(item.blobs),
         item.config_hash,
         item.summary.conversation_id,
@@ -89,7 +91,13 @@ def fetch_blobs(db: sqlite3.Connection, rows: Iterable[tuple[int, str, bytes]]) 
 
 
 def add(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool) -> None:
-    """Index `entries` (rows just written, or older rows being indexed)."""
+    """Index `entries` wholly (older rows being indexed after a migration)."""
+    add_found(db, entries, text_index=text_index)
+    add_refs(db, entries)
+
+
+def add_found(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool) -> None:
+    """What finds `entries`: their targets, error classes and text."""
     targets = [(t, e.id) for e in entries for t in e.targets]
     if targets:
         db.executemany("INSERT OR IGNORE INTO trace_targets VALUES (?, ?)", targets)
@@ -99,6 +107,10 @@ def add(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool) -
     texts = [(e.rowid, e.request_text, e.answer_text) for e in entries if e.request_text or e.answer_text]
     if text_index and texts:
         db.executemany("INSERT INTO trace_text (rowid, request, answer) VALUES (?, ?, ?)", texts)
+
+
+def add_refs(db: sqlite3.Connection, entries: Sequence[Entry]) -> None:
+    """The blobs and configs `entries` point to (written with the rows: retention must see them)."""
     blobs = [(h, e.rowid) for e in entries for h in e.blobs]
     if blobs:
         db.executemany("INSERT OR IGNORE INTO trace_blobs VALUES (?, ?)", blobs)
@@ -115,9 +127,13 @@ def add(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool) -
         )
 
 
-def remove(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool, indexed_from: int) -> None:
-    """Take `entries` out of the index (their rows are being deleted). Only rows at or above
-    `indexed_from` are in the text index (older ones have not been indexed yet)."""
+def remove(
+    db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool, indexed: tuple[int, int]
+) -> None:
+    """Take `entries` out of the index (their rows are being deleted). Only rows with a rowid in
+    `indexed` (index_below, indexed_upto: both included) are in the text index; the others have not
+    been indexed yet (and a contentless index must not be told to delete what it never had)."""
+    low, high = indexed
     db.executemany(
         "DELETE FROM trace_targets WHERE target = ? AND id = ?",
         [(t, e.id) for e in entries for t in e.targets],
@@ -138,7 +154,7 @@ def remove(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool
             [
                 (e.rowid, e.request_text, e.answer_text)
                 for e in entries
-                if e.rowid >= indexed_from and (e.request_text or e.answer_text)
+                if low <= e.rowid <= high and (e.request_text or e.answer_text)
             ],
         )
     db.executemany(
@@ -162,6 +178,8 @@ def drop_unreferenced(db: sqlite3.Connection, hashes: Iterable[str]) -> int:
 __all__ = [
     "Entry",
     "add",
+    "add_found",
+    "add_refs",
     "blob_hashes",
     "drop_unreferenced",
     "entry_of",

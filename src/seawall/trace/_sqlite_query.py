@@ -8,12 +8,14 @@ target or error class filter reads its side table first for the same reason. Onl
 are in the status index: a status filter of failures says so (`status >= 400`, the index's condition,
 for SQLite to see it may use it); one that includes others (`ok`, `2xx`), most rows, is checked on
 each row in id order.
-A time window (`ts` index) and a text search (the FTS5 index, by rowid) give their matches in
-another order: SQLite sorts them, so their cost grows with the number of matches.
+A time window is a range of ids (ids start with the arrival time in ms), read in order. A text search
+(the FTS5 index, by rowid) gives its matches in another order: SQLite sorts them, so its cost grows
+with the number of matches.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from seawall.trace._query import QueryError, StatusRange, TraceQuery, search_terms
@@ -45,10 +47,11 @@ def list_sql(query: TraceQuery, *, text_index: bool) -> tuple[str, list[Any]]:
         add("x.error_class = ?", query.error_class)
     else:
         source, order = "traces t", "t.id"
+    # a time window is a range of ids (they start with the arrival time in ms), then exactly by ts
     if query.since is not None:
-        add("t.ts >= ?", query.since)
+        add(f"{order} >= ? AND t.ts >= ?", id_bound(query.since), query.since)
     if query.until is not None:
-        add("t.ts < ?", query.until)
+        add(f"{order} < ? AND t.ts < ?", id_bound(query.until, after=True), query.until)
     if query.model:
         add("t.model = ?", query.model)
     if query.status:
@@ -67,6 +70,25 @@ def list_sql(query: TraceQuery, *, text_index: bool) -> tuple[str, list[Any]]:
     sql += f" ORDER BY {order} DESC LIMIT ?"
     args.append(query.limit)
     return sql, args
+
+
+ID_SLACK_MS = 1000
+"""How far apart a trace's id time and its `ts` may be: both are readings of the wall clock taken
+microseconds apart at arrival (the id's first)."""
+
+
+def id_bound(ts: float, *, after: bool = False) -> str:
+    """An id below every id of a trace that arrived at wall-clock `ts` or later; with `after`, one
+    above every id of a trace that arrived before `ts`. Ids are 12 hex digits of the arrival time in
+    ms, then random bits, so they sort as their times do; the bound leaves `ID_SLACK_MS` of room
+    (the caller checks `ts` exactly)."""
+    ms = math.floor(ts * 1000.0) + (ID_SLACK_MS if after else -ID_SLACK_MS)
+    return f"{max(0, ms):012x}"
+
+
+def needs_index(query: TraceQuery) -> bool:
+    """Whether `query` reads what the store indexes after writing (targets, error classes, text)."""
+    return bool(query.target or query.error_class or query.text)
 
 
 def _status(ranges: tuple[StatusRange, ...]) -> str:
@@ -103,4 +125,4 @@ def summaries(rows: list[Any]) -> list[TraceSummary]:
     ]
 
 
-__all__ = ["SUMMARY_COLUMNS", "fts_match", "list_sql", "summaries"]
+__all__ = ["SUMMARY_COLUMNS", "fts_match", "id_bound", "list_sql", "needs_index", "summaries"]

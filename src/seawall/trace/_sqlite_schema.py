@@ -3,11 +3,11 @@
 Layout 0 (every store written before layouts were numbered, version 1 records included): `traces`
 (summary columns, then `record`) and `blobs`. Layout 1 adds what finding traces needs:
 
-- `traces.conversation_id`, and indexes on `ts`, and on `model`, `status` and `conversation_id`
-  each followed by `id`, so a listing filtered by one of them reads its rows in the order it returns
-  them. The last two are partial: only failed requests (status >= 400, what a status filter usually
-  looks for; most rows are successes, found by reading rows in id order), only rows with a
-  conversation id;
+- `traces.conversation_id`, and indexes on `model`, `status` and `conversation_id` each followed
+  by `id`, so a listing filtered by one of them reads its rows in the order it returns them (a time
+  window needs no index: ids start with the time in ms, so it is a range of ids). The last two are
+  partial: only failed requests (status >= 400, what a status filter usually looks for; most rows
+  are successes, found by reading rows in id order), only rows with a conversation id;
 - `trace_targets (target, id)`: every target an attempt of a trace went to, and `trace_errors
   (error_class, id)`: every class of error its attempts and its answer had (by trace id, for the
   same reason);
@@ -16,8 +16,12 @@ Layout 0 (every store written before layouts were numbered, version 1 records in
 - `trace_blobs (hash, trace)`: which traces point to which body blob, and `trace_configs (hash,
   first, last)`: the range of traces (by rowid) that ran under each stored config, so retention
   deletes a blob only once nothing names it;
-- `meta`: `text_version` (what `_text` produced the index), `index_below` (rows with a lower rowid
-  are not indexed yet) and `refs_complete` (every row's blob and config references are known).
+- `meta`: `text_version` (what `_text` produced the index), `index_below` (rows with a lower rowid,
+  stored before the migration, are not indexed yet), `indexed_upto` (rows with a higher rowid, stored
+  since, are not in `trace_targets`, `trace_errors` and `trace_text` yet: the recorder's writer only
+  stores a trace and its blob and config references; the maintenance thread indexes the rest when
+  the writer is not busy, see `_sqlite_upkeep`) and `refs_complete` (every row's blob and config
+  references are known).
 
 A trace's rowid is its key in the text index and `trace_blobs`. A store created at layout 1
 declares it (`n INTEGER PRIMARY KEY AUTOINCREMENT`), so it never changes and is never given to
@@ -66,7 +70,6 @@ CREATE TABLE blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 _ADDED_IN_1 = """
-CREATE INDEX IF NOT EXISTS traces_ts ON traces (ts);
 CREATE INDEX IF NOT EXISTS traces_model ON traces (model, id);
 CREATE INDEX IF NOT EXISTS traces_failed ON traces (status, id) WHERE status >= 400;
 CREATE INDEX IF NOT EXISTS traces_conversation ON traces (conversation_id, id)
@@ -141,7 +144,7 @@ def _create(db: sqlite3.Connection) -> None:
         if statement.strip():
             db.execute(statement)
     has_text = _create_text_index(db)
-    _set(db, index_below=0, refs_complete=1, text_version=TEXT_VERSION if has_text else 0)
+    _set(db, index_below=0, indexed_upto=0, refs_complete=1, text_version=TEXT_VERSION if has_text else 0)
 
 
 def _migrate_0(db: sqlite3.Connection) -> None:
@@ -157,6 +160,7 @@ def _migrate_0(db: sqlite3.Connection) -> None:
     _set(
         db,
         index_below=top + 1 if top else 0,
+        indexed_upto=top,
         refs_complete=0 if top else 1,
         text_version=TEXT_VERSION if has_text else 0,
     )
@@ -180,7 +184,9 @@ def _rebuild_text_index(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE IF EXISTS trace_text")
     has_text = _create_text_index(db)
     top: int = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM traces").fetchone()[0]
-    _set(db, index_below=top + 1 if top else 0, text_version=TEXT_VERSION if has_text else 0)
+    _set(
+        db, index_below=top + 1 if top else 0, indexed_upto=top, text_version=TEXT_VERSION if has_text else 0
+    )
 
 
 def _set(db: sqlite3.Connection, **values: int) -> None:

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 
 from seawall.trace import _sqlite_index as index
+from seawall.trace._sqlite_query import id_bound
 
 log = logging.getLogger("seawall.trace")
 
@@ -26,13 +27,63 @@ def _meta(db: sqlite3.Connection) -> tuple[int, bool]:
     return int(values.get("index_below", 0)), bool(values.get("refs_complete", 0))
 
 
+def indexed_upto(db: sqlite3.Connection) -> int:
+    """Rows with a higher rowid are stored but not indexed yet (`index_newer`)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'indexed_upto'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def start_indexed_upto(db: sqlite3.Connection) -> None:
+    """A store from before deferred indexing indexed every row as it wrote it: mark them all."""
+    db.execute(
+        "INSERT OR IGNORE INTO meta VALUES ('indexed_upto', (SELECT COALESCE(MAX(rowid), 0) FROM traces))"
+    )
+
+
 def unindexed(db: sqlite3.Connection, lock: threading.Lock) -> int:
+    """Rows `index_older` and `index_newer` have yet to index."""
     with lock:
         below, _complete = _meta(db)
-        if below <= 0:
-            return 0
-        count: int = db.execute("SELECT COUNT(*) FROM traces WHERE rowid < ?", (below,)).fetchone()[0]
+        count: int = db.execute(
+            "SELECT COUNT(*) FROM traces WHERE rowid > ?", (indexed_upto(db),)
+        ).fetchone()[0]
+        if below > 0:
+            count += db.execute("SELECT COUNT(*) FROM traces WHERE rowid < ?", (below,)).fetchone()[0]
         return count
+
+
+def index_newer(db: sqlite3.Connection, lock: threading.Lock, max_rows: int, *, text_index: bool) -> bool:
+    """Index the oldest `max_rows` rows stored since `indexed_upto` (their targets, error classes
+    and text); True while more remain. The writer stored them with their blob and config
+    references already (`index.add_refs`), so retention never collects what they point to."""
+    with lock:
+        upto = indexed_upto(db)
+        rows = [
+            (rowid, id_, bytes(data))
+            for rowid, id_, data in db.execute(
+                "SELECT rowid, id, record FROM traces WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (upto, max_rows),
+            )
+        ]
+        if not rows:
+            return False
+        blobs = index.fetch_blobs(db, rows)
+    entries = [index.entry_of(rowid, id_, data, blobs) for rowid, id_, data in rows]
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if indexed_upto(db) != upto:  # another process (or a listing) indexed these meanwhile
+                db.execute("ROLLBACK")
+                return True
+            # rows deleted meanwhile (retention) are skipped: their entries would point nowhere
+            alive = _alive(db, [e.rowid for e in entries])
+            index.add_found(db, [e for e in entries if e.rowid in alive], text_index=text_index)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'indexed_upto'", (rows[-1][0],))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return len(rows) == max_rows
 
 
 def index_older(db: sqlite3.Connection, lock: threading.Lock, max_rows: int, *, text_index: bool) -> bool:
@@ -112,11 +163,13 @@ def delete_oldest(
     db: sqlite3.Connection, lock: threading.Lock, limit: int, before_ts: float | None, *, text_index: bool
 ) -> int:
     with lock:
+        # ids start with the arrival time in ms: the oldest traces are the lowest ids (an index)
         if before_ts is None:
-            cursor = db.execute("SELECT rowid, id, record FROM traces ORDER BY ts LIMIT ?", (limit,))
+            cursor = db.execute("SELECT rowid, id, record FROM traces ORDER BY id LIMIT ?", (limit,))
         else:
             cursor = db.execute(
-                "SELECT rowid, id, record FROM traces WHERE ts < ? ORDER BY ts LIMIT ?", (before_ts, limit)
+                "SELECT rowid, id, record FROM traces WHERE id < ? AND ts < ? ORDER BY id LIMIT ?",
+                (id_bound(before_ts, after=True), before_ts, limit),
             )
         rows = [(rowid, id_, bytes(data)) for rowid, id_, data in cursor]
         if not rows:
@@ -129,7 +182,7 @@ def delete_oldest(
             below, complete = _meta(db)
             alive = _alive(db, [e.rowid for e in entries])
             entries = [e for e in entries if e.rowid in alive]
-            index.remove(db, entries, text_index=text_index, indexed_from=below)
+            index.remove(db, entries, text_index=text_index, indexed=(below, indexed_upto(db)))
             db.executemany("DELETE FROM traces WHERE rowid = ?", [(e.rowid,) for e in entries])
             if complete:  # else a row not indexed yet may point to a blob: the sweep deletes it later
                 index.drop_unreferenced(db, [h for e in entries for h in e.blobs])
@@ -197,4 +250,14 @@ def reclaim(db: sqlite3.Connection, lock: threading.Lock, pages_per_step: int = 
                 return freed * page_size
 
 
-__all__ = ["collect_configs", "delete_oldest", "index_older", "reclaim", "size_bytes", "unindexed"]
+__all__ = [
+    "collect_configs",
+    "delete_oldest",
+    "index_newer",
+    "index_older",
+    "indexed_upto",
+    "reclaim",
+    "size_bytes",
+    "start_indexed_upto",
+    "unindexed",
+]

@@ -133,7 +133,8 @@ def _gate(event: Gated) -> str:
     state = f"breaker {event.breaker}, {event.inflight}/{limit} in flight"
     if event.reject_p:
         state += f", reject p {event.reject_p:.2f}"
-    state += f", budget {event.budget:g}"
+    if event.budget is not None:  # consulted by a retry or hedge only
+        state += f", budget {event.budget:g}"
     if event.go is None:
         wait = f", clears in {event.wait_ms:.0f} ms" if event.wait_ms else ""
         return f"gate {event.target}: {event.result}{wait} ({state})"

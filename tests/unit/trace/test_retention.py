@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -170,14 +171,32 @@ def test_passes_run_on_the_maintenance_thread_with_an_injected_clock(tmp_path: P
     store.close()
 
 
-def test_without_a_policy_the_thread_indexes_and_ends(tmp_path: Path) -> None:
-    store = store_with(tmp_path / "t.db", [trace(1, 1)])
-    maintenance = Maintenance(store, None)
+def test_the_thread_indexes_only_while_the_recorder_is_not_busy(tmp_path: Path) -> None:
+    """Structure, not timing: the thread asks `busy()` before each indexing step; while it is told
+    busy it indexes nothing, however often it asks; once not, it indexes every stored trace."""
+    store = store_with(tmp_path / "t.db", [trace(1, 1), trace(2, 2)])
+    assert store.unindexed() == 2  # the writer stores traces; indexing them is the thread's
+    asked = threading.Event()
+    calls: list[bool] = []
+    busy = [True]
+
+    def is_busy() -> bool:
+        calls.append(busy[0])
+        if len(calls) >= 5:
+            asked.set()
+        return busy[0]
+
+    maintenance = Maintenance(store, None, busy=is_busy, idle_pause_s=0.001)
     maintenance.start()
-    assert maintenance._thread is not None
-    maintenance._thread.join(10)
-    assert not maintenance._thread.is_alive() and maintenance.passes == 0
+    assert asked.wait(10)
+    assert store.unindexed() == 2  # asked five times, told busy each time: nothing indexed
+    busy[0] = False
+    deadline = time.monotonic() + 10
+    while store.unindexed() and time.monotonic() < deadline:
+        time.sleep(0.01)
     maintenance.close()
+    assert store.unindexed() == 0 and maintenance.passes == 0
+    assert [row.id for row in store.list(TraceQuery(target="p/m1"))] == ["0001"]
     store.close()
 
 

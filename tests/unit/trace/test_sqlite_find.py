@@ -23,6 +23,16 @@ STREAM = (
 )
 
 
+def _id(ts: float, n: int) -> str:
+    """A trace id as Seawall makes them: the arrival time in ms (12 hex digits), then random bits
+    (here a counter: `short()` reads it back)."""
+    return f"{int(ts * 1000):012x}{n:012x}"
+
+
+def short(trace_id: str) -> str:
+    return trace_id[-4:]
+
+
 def _request(text: str, conversation: str | None = None) -> RequestPart:
     headers = {"user-agent": "test"}
     if conversation:
@@ -40,7 +50,7 @@ def _error(status: int, error_class: str) -> ErrorInfo:
 
 RECORDS = [
     record(
-        "0001",
+        _id(T0, 1),
         ts=T0,
         model="chat",
         request=_request("Where is my refund for ORD-1234?", "conv-a"),
@@ -49,7 +59,7 @@ RECORDS = [
         response=_answer("The refund was sent."),
     ),
     record(
-        "0002",
+        _id(T0 + 60, 2),
         ts=T0 + 60,
         model="chat",
         status=503,
@@ -61,7 +71,7 @@ RECORDS = [
         ),
     ),
     record(
-        "0003",
+        _id(T0 + 120, 3),
         ts=T0 + 120,
         model="solo",
         stream=True,
@@ -71,7 +81,7 @@ RECORDS = [
         response=ResponsePart(body=STREAM, writes=((1.0, 60), (2.0, 60), (3.0, 14)), terminal="done"),
     ),
     record(
-        "0004",
+        _id(T0 + 180, 4),
         ts=T0 + 180,
         model="chat",
         status=429,
@@ -80,7 +90,7 @@ RECORDS = [
         attempts=(attempt(provider="p", model="x", status=429, error_class="rate_limited"),),
     ),
     record(
-        "0005",
+        _id(T0 + 240, 5),
         ts=T0 + 240,
         model="chat",
         request=_request("Hello again", "conv-a"),
@@ -107,7 +117,9 @@ def store(tmp_path: Path) -> Iterator[SQLiteTraceStore]:
 
 
 def ids(store: SQLiteTraceStore, **filters: object) -> list[str]:
-    return [row.id for row in store.list(TraceQuery(**filters))]  # type: ignore[arg-type]
+    if isinstance(filters.get("before"), str):
+        filters["before"] = next(r.id for r in RECORDS if short(r.id) == filters["before"])
+    return [short(row.id) for row in store.list(TraceQuery(**filters))]  # type: ignore[arg-type]
 
 
 def test_every_filter_on_its_own(store: SQLiteTraceStore) -> None:
@@ -190,13 +202,13 @@ def test_summaries_carry_the_conversation(store: SQLiteTraceStore) -> None:
 
 
 def test_the_older_keyword_form_still_lists(store: SQLiteTraceStore) -> None:
-    assert [r.id for r in store.list(limit=2)] == ["0005", "0004"]
-    assert [r.id for r in store.list(model="chat", errors_only=True)] == ["0004", "0002"]
+    assert [short(r.id) for r in store.list(limit=2)] == ["0005", "0004"]
+    assert [short(r.id) for r in store.list(model="chat", errors_only=True)] == ["0004", "0002"]
 
 
 def test_queries_read_from_parameters_run_as_given(store: SQLiteTraceStore) -> None:
     query = query_from_params({"status": "5xx", "target": "q/y", "q": "invoice"}, now=T0)
-    assert [r.id for r in store.list(query)] == ["0002"]
+    assert [short(r.id) for r in store.list(query)] == ["0002"]
 
 
 def test_without_fts5_text_search_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

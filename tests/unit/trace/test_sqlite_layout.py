@@ -103,15 +103,18 @@ def test_a_layout_0_store_migrates_lists_at_once_and_is_indexed_afterwards(tmp_p
     assert [r.id for r in store.list()] == ["0003", "0002", "0001"]
     assert [r.id for r in store.list(TraceQuery(status=((200, 200),), model="m"))] == ["0003", "0002", "0001"]
     assert store.get("0001") == OLD[0]
-    # not indexed yet: what needs the new tables finds nothing
+    # not indexed yet: the side tables hold nothing of the old rows
     assert store.unindexed() == 3
-    assert store.list(TraceQuery(target="old/m")) == []
-    # written after the migration: indexed at once
+    assert store._db.execute("SELECT COUNT(*) FROM trace_targets").fetchone()[0] == 0
+    # written after the migration: stored with its blob references, indexed later too
     new = record("0004", ts=4.0, attempts=(attempt(provider="new", model="m"),), body="new words")
     store.write_batch([to_stored(new, encode(new))])
-    assert [r.id for r in store.list(TraceQuery(text="new words"))] == ["0004"]
-    assert _index_all(store) == 2  # two steps of two rows (newest first), then the sweep
+    assert store.unindexed() == 4
+    assert store._db.execute("SELECT COUNT(*) FROM trace_targets").fetchone()[0] == 0
+    # two steps of two old rows (newest first), then the sweep and the new row
+    assert _index_all(store) == 2
     assert store.unindexed() == 0
+    assert [r.id for r in store.list(TraceQuery(text="new words"))] == ["0004"]
     assert [r.id for r in store.list(TraceQuery(target="old/m"))] == ["0003", "0002", "0001"]
     assert [r.id for r in store.list(TraceQuery(text="ORD-4242"))] == ["0003", "0001"]
     assert [r.id for r in store.list(TraceQuery(text="old answer"))] == ["0003", "0002", "0001"]
@@ -124,6 +127,20 @@ def test_a_layout_0_store_migrates_lists_at_once_and_is_indexed_afterwards(tmp_p
     reopened = SQLiteTraceStore(str(path))  # nothing left to do
     assert reopened.unindexed() == 0 and not reopened.maintain()
     reopened.close()
+
+
+def test_a_listing_that_needs_the_index_indexes_first(tmp_path: Path) -> None:
+    """The maintenance thread indexes in the background; a filter on what it indexes (target,
+    error class, text) never misses a trace it has not reached: the listing indexes them first."""
+    path = tmp_path / "old.db"
+    _layout_0_store(path, OLD, {CONFIG_HASH: CONFIG, **ORPHAN})
+    store = SQLiteTraceStore(str(path))
+    new = record("0004", ts=4.0, attempts=(attempt(provider="old", model="m"),), body="new words")
+    store.write_batch([to_stored(new, encode(new))])
+    assert store.unindexed() == 4
+    assert [r.id for r in store.list(TraceQuery(target="old/m"))] == ["0004", "0003", "0002", "0001"]
+    assert store.unindexed() == 0
+    store.close()
 
 
 def test_the_version_1_fixture_migrates_and_is_indexed(tmp_path: Path) -> None:
@@ -179,7 +196,7 @@ def test_an_index_of_another_text_version_is_built_again(tmp_path: Path) -> None
     store._db.execute("UPDATE meta SET value = 0 WHERE key = 'text_version'")
     store.close()
     store = SQLiteTraceStore(str(path))
-    assert store.unindexed() == 3 and store.list(TraceQuery(text="shared")) == []
+    assert store.unindexed() == 3  # the old version's text cannot be deleted: all indexed again
     _index_all(store)
     assert [r.id for r in store.list(TraceQuery(text="shared"))] == ["0003", "0002", "0001"]
     assert store.delete_oldest(3) == 3 and store.list(TraceQuery(text="shared")) == []
