@@ -101,6 +101,11 @@ def main() -> None:
         help="seconds between the trace writer's batches (default 2.5: the real 0.05 s x valgrind's ~50x "
         "slow-down, so each store transaction holds as many traces as it would at full speed)",
     )
+    p.add_argument(
+        "--with-indexing",
+        action="store_true",
+        help="let the background trace indexer run (default: held back, as on a busy server)",
+    )
     args = p.parse_args()
     args.seawall = str(Path(args.seawall).absolute())  # the server runs in a scratch directory
 
@@ -117,6 +122,17 @@ def main() -> None:
         f"    k['interval_s'] = {args.writer_interval!r}\n"
         "    _init(self, *a, **k)\n"
         "r.TraceRecorder.__init__ = __init__\n"
+        # the background indexer: held back for the run unless --with-indexing (it runs when the
+        # writer is not busy, which under valgrind's slow-down it never looks)
+        "try:\n"
+        "    import seawall.trace._retention as m\n"
+        "    _minit = m.Maintenance.__init__\n"
+        "    def _m(self, *a, **k):\n"
+        f"        k['idle_pause_s'] = {1.0 * 50 if args.with_indexing else 1e6!r}\n"
+        "        _minit(self, *a, **k)\n"
+        "    m.Maintenance.__init__ = _m\n"
+        "except ImportError:\n"
+        "    pass\n"
     )
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [work, os.environ.get("PYTHONPATH")]))
     config = Path(work) / "seawall.yaml"  # the bench config with its trace store moved into `work`
