@@ -38,7 +38,7 @@ _ROWS_PER_INSERT = 256  # x 11 columns: far below SQLite's 32,766 bound variable
 @functools.cache
 def _insert_sql(rows: int) -> str:
     values = ",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * rows)
-    return f"INSERT OR IGNORE INTO traces ({_COLUMNS}) VALUES {values} RETURNING rowid, id"
+    return f"INSERT OR IGNORE INTO traces ({_COLUMNS}) VALUES {values}"
 
 
 class SQLiteTraceStore:
@@ -74,14 +74,12 @@ class SQLiteTraceStore:
     def write_batch(self, items: Sequence[StoredTrace]) -> None:
         rows = []
         blob_rows: dict[str, bytes] = {}
-        by_id: dict[str, StoredTrace] = {}
         for item in items:
             blob_rows.update(item.blobs)
             config = item.config_hash
             if config is not None and config in self._configs:
                 blob_rows[config] = self._configs[config]  # kept while a trace names it
             s = item.summary
-            by_id[s.id] = item
             rows.append(
                 (
                     s.id,
@@ -101,23 +99,35 @@ class SQLiteTraceStore:
             db = self._db
             db.execute("BEGIN")
             try:
-                db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", list(blob_rows.items()))
-                entries: list[index.Entry] = []
+                if blob_rows:
+                    db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", list(blob_rows.items()))
+                refs: list[index.Refs] = []
                 # One statement for many rows: SQLite runs it in one step, so the GIL is given up
                 # once per chunk, not once per row (each hand-off can stall the event loop).
                 for start in range(0, len(rows), _ROWS_PER_INSERT):
                     chunk = rows[start : start + _ROWS_PER_INSERT]
                     cursor = db.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
-                    entries.extend(
-                        index.entry_of_stored(rowid, by_id[id_]) for rowid, id_ in cursor.fetchall()
-                    )
+                    refs.extend(self._refs(cursor, items[start : start + _ROWS_PER_INSERT]))
                 # what finds a trace (targets, errors, text) is indexed later, off this thread's
                 # path (`maintain`); what retention must see to keep its blobs is written now
-                index.add_refs(db, entries)
+                index.add_refs_of(db, refs)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def _refs(self, cursor: sqlite3.Cursor, items: Sequence[StoredTrace]) -> list[index.Refs]:
+        """The references of the rows one INSERT stored. When it stored every row, their rowids are
+        consecutive, ending at the last one inserted (no `RETURNING`: it cost a third of a write);
+        else (some were stored before: a replayed journal) they are looked up."""
+        n = len(items)
+        last = cursor.lastrowid
+        if cursor.rowcount == n and last is not None:
+            return [(last - n + 1 + i, item.config_hash, tuple(item.blobs)) for i, item in enumerate(items)]
+        by_id = {item.summary.id: item for item in items}
+        marks = ",".join("?" * len(by_id))
+        found = self._db.execute(f"SELECT rowid, id FROM traces WHERE id IN ({marks})", list(by_id))
+        return [(rowid, by_id[id_].config_hash, tuple(by_id[id_].blobs)) for rowid, id_ in found]
 
     def put_blob(self, digest: str, data: bytes) -> None:
         """Store one content-addressed blob: the config a gateway runs under (idempotent). Kept while

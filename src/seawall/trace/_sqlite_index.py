@@ -111,14 +111,23 @@ def add_found(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: b
 
 def add_refs(db: sqlite3.Connection, entries: Sequence[Entry]) -> None:
     """The blobs and configs `entries` point to (written with the rows: retention must see them)."""
-    blobs = [(h, e.rowid) for e in entries for h in e.blobs]
+    add_refs_of(db, [(e.rowid, e.config_hash, e.blobs) for e in entries])
+
+
+Refs = tuple[int, "str | None", Iterable[str]]
+"""A stored row's references: (rowid, the hash of its config, the hashes of its body blobs)."""
+
+
+def add_refs_of(db: sqlite3.Connection, rows: Sequence[Refs]) -> None:
+    """The blobs and configs stored rows point to (the writer calls this with the rows)."""
+    blobs = [(h, rowid) for rowid, _config, hashes in rows for h in hashes]
     if blobs:
         db.executemany("INSERT OR IGNORE INTO trace_blobs VALUES (?, ?)", blobs)
     ranges: dict[str, tuple[int, int]] = {}
-    for e in entries:
-        if e.config_hash:
-            low, high = ranges.get(e.config_hash, (e.rowid, e.rowid))
-            ranges[e.config_hash] = (min(low, e.rowid), max(high, e.rowid))
+    for rowid, config, _hashes in rows:
+        if config:
+            low, high = ranges.get(config, (rowid, rowid))
+            ranges[config] = (min(low, rowid), max(high, rowid))
     if ranges:
         db.executemany(
             "INSERT INTO trace_configs VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE SET "
@@ -180,6 +189,7 @@ __all__ = [
     "add",
     "add_found",
     "add_refs",
+    "add_refs_of",
     "blob_hashes",
     "drop_unreferenced",
     "entry_of",

@@ -47,6 +47,24 @@ def test_writes_are_idempotent_by_id(tmp_path: Path) -> None:
     store.close()
 
 
+def test_blob_and_config_references_name_the_rows_that_were_written(tmp_path: Path) -> None:
+    """Rowids of a batch's rows come from the insert itself (consecutive when every row is new) or
+    are looked up (when some were stored before): either way each reference names its own row."""
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    old = record("0001aa", config_hash="a" * 64)
+    store.write_batch([_stored(old)])
+    big = [record(f"000{n}bb", body=f"prompt {n} " + "x" * 2000, config_hash="b" * 64) for n in (2, 3)]
+    store.write_batch([_stored(big[0])])  # consecutive rowids
+    store.write_batch([_stored(old), _stored(big[1])])  # `old` is ignored: looked up
+    db = store._db
+    rowid = dict(db.execute("SELECT id, rowid FROM traces"))
+    refs = {(h, t) for h, t in db.execute("SELECT hash, trace FROM trace_blobs")}
+    assert refs == {(next(iter(_stored(r).blobs)), rowid[r.id]) for r in big}
+    configs = {h: (first, last) for h, first, last in db.execute("SELECT * FROM trace_configs")}
+    assert configs == {"a" * 64: (rowid[old.id],) * 2, "b" * 64: (rowid[big[0].id], rowid[big[1].id])}
+    store.close()
+
+
 def test_list_is_newest_first_and_filters(tmp_path: Path) -> None:
     store = SQLiteTraceStore(str(tmp_path / "t.db"))
     store.write_batch(
