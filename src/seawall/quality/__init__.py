@@ -1,0 +1,1 @@
+"""Quality: canary suites, verifiers, detectors."""

@@ -1,0 +1,1 @@
+"""Detectors of silent degradation: pure statistics on probe verdicts and online signals."""
