@@ -25,6 +25,7 @@ from seawall.quality._detect._cusum import (
     CusumRecord,
 )
 from seawall.quality._detect._health import Health, HealthReason, HealthTransition
+from seawall.quality._detect._sprt import SprtBattery, SprtDecision, SprtEvidence, SprtPolicy, SprtRecord
 
 __all__ = [
     "ONLINE_RATE_POLICY",
@@ -37,4 +38,9 @@ __all__ = [
     "Health",
     "HealthReason",
     "HealthTransition",
+    "SprtBattery",
+    "SprtDecision",
+    "SprtEvidence",
+    "SprtPolicy",
+    "SprtRecord",
 ]
