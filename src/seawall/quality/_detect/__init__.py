@@ -25,10 +25,19 @@ from seawall.quality._detect._cusum import (
     CusumRecord,
 )
 from seawall.quality._detect._health import Health, HealthReason, HealthTransition
+from seawall.quality._detect._hinkley import (
+    PageHinkley,
+    PageHinkleyPolicy,
+    ShiftBaseline,
+    ShiftEvidence,
+    ShiftRecord,
+)
+from seawall.quality._detect._online import RATE_SIGNALS, OnlineSignal, online_policy
 from seawall.quality._detect._sprt import SprtBattery, SprtDecision, SprtEvidence, SprtPolicy, SprtRecord
 
 __all__ = [
     "ONLINE_RATE_POLICY",
+    "RATE_SIGNALS",
     "BaselinePolicy",
     "BaselineRecord",
     "BernoulliCusum",
@@ -38,9 +47,16 @@ __all__ = [
     "Health",
     "HealthReason",
     "HealthTransition",
+    "OnlineSignal",
+    "PageHinkley",
+    "PageHinkleyPolicy",
+    "ShiftBaseline",
+    "ShiftEvidence",
+    "ShiftRecord",
     "SprtBattery",
     "SprtDecision",
     "SprtEvidence",
     "SprtPolicy",
     "SprtRecord",
+    "online_policy",
 ]
