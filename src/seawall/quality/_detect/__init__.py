@@ -24,6 +24,14 @@ from seawall.quality._detect._cusum import (
     CusumEvidence,
     CusumRecord,
 )
+from seawall.quality._detect._gate import (
+    GateResult,
+    PassCounts,
+    ProbeBreakdown,
+    RegressionGate,
+    fisher_worse,
+    probe_breakdown,
+)
 from seawall.quality._detect._health import Health, HealthReason, HealthTransition
 from seawall.quality._detect._hinkley import (
     PageHinkley,
@@ -44,12 +52,16 @@ __all__ = [
     "BernoulliCusumPolicy",
     "CusumEvidence",
     "CusumRecord",
+    "GateResult",
     "Health",
     "HealthReason",
     "HealthTransition",
     "OnlineSignal",
     "PageHinkley",
     "PageHinkleyPolicy",
+    "PassCounts",
+    "ProbeBreakdown",
+    "RegressionGate",
     "ShiftBaseline",
     "ShiftEvidence",
     "ShiftRecord",
@@ -58,5 +70,7 @@ __all__ = [
     "SprtEvidence",
     "SprtPolicy",
     "SprtRecord",
+    "fisher_worse",
     "online_policy",
+    "probe_breakdown",
 ]
