@@ -175,7 +175,8 @@ class BernoulliCusumPolicy:
 # arguments), one detector per target and signal, fed by client traffic. Traffic is plentiful, so
 # the warm-up is longer, the floor lower (these rates are usually well under 1%), and the
 # thresholds higher: at 10 requests/s per target, ARL0 ≈ 5×10⁸ requests is 1.6 years, where the
-# probe defaults' 3×10⁶ would be 3.5 days. A rise from 0.5% to 10% is found in ≈ 90 requests.
+# probe defaults' 3×10⁶ would be 3.5 days. At a stable 0.5% the warm-up learns p0 ≈ 1.2% (p1 ≈ 6%),
+# and a rise to 10% is found in ≈ 150 requests.
 ONLINE_RATE_POLICY = BernoulliCusumPolicy(
     baseline=BaselinePolicy(warmup=500, floor=0.005, shift=0.05, ratio=2.0),
     h_warn=16.0,
