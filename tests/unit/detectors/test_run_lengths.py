@@ -72,7 +72,7 @@ def test_the_gap_walk_reproduces_the_teams_reference_run_lengths() -> None:
 # -- the defaults -----------------------------------------------------------------------------------
 def test_arl0_of_the_defaults_is_millions_of_probes() -> None:
     """20 runs at a true failure rate equal to a perfect target's learned p0 (0.0375): the chain
-    gives ARL0 = 2.95×10⁶ probes (84 years at 30 s); the benchmark's 200 runs measure 2.9×10⁶."""
+    gives ARL0 = 2.95×10⁶ probes (2.8 years at 30 s); the benchmark's 200 runs measure 2.86×10⁶."""
     runs = [
         first_alarm(failure_gaps(P0, random.Random(s)), ARMED.llr_fail, ARMED.llr_pass, h=12.0, limit=10**9)
         for s in range(20)

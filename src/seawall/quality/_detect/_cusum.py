@@ -55,9 +55,9 @@ class BernoulliCusumPolicy:
     """Tuning for `BernoulliCusum`. Defaults for canary probes; `ONLINE_RATE_POLICY` for traffic."""
 
     baseline: BaselinePolicy = field(default_factory=BaselinePolicy)
-    # From a warm-up of a perfect target (p0 = 0.0375, p1 = 0.1875): ARL0 ≈ 3×10⁶ probes at a true
-    # rate of p0; a jump to 30% failures is found in 34 probes on average, ≤ 100 probes 99.97% of
-    # the time. Measured in docs/quality-statistics.md (benchmarks/detector_run_lengths.py).
+    # From a warm-up of a perfect target (p0 = 0.0375, p1 = 0.1875): ARL0 ≈ 2.9×10⁶ probes at a true
+    # rate of p0 (2.7 years at 30 s a probe); a jump to 30% failures is found in 33 probes on
+    # average, within 100 in 9,996 of 10,000 runs (at most 107). docs/quality-statistics.md.
     h_warn: float = 12.0
     # 8 more: at 30% failures `failing` comes ≈ 22 probes after `degraded` (ARL 56 against 34); a
     # dead target (every probe failing) is `degraded` after 8 probes and `failing` after 13.
