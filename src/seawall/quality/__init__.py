@@ -1,1 +1,0 @@
-"""Quality: canary suites, verifiers, detectors."""
