@@ -103,11 +103,12 @@ def gw(session_tmp: Path, _sims: tuple[Sim, Sim]) -> Iterator[GatewayProc]:
 
 
 @pytest.fixture
-def clients(gw: GatewayProc, sims: tuple[Sim, Sim]) -> tuple[openai.OpenAI, anthropic.Anthropic]:
-    return (
-        openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-client", max_retries=0),
-        anthropic.Anthropic(base_url=gw.url, api_key="sk-client", max_retries=0),
-    )
+def clients(gw: GatewayProc, sims: tuple[Sim, Sim]) -> Iterator[tuple[openai.OpenAI, anthropic.Anthropic]]:
+    with (
+        openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-client", max_retries=0) as oai,
+        anthropic.Anthropic(base_url=gw.url, api_key="sk-client", max_retries=0) as claude,
+    ):
+        yield oai, claude
 
 
 def _stored(gw: GatewayProc, trace_id: str) -> TraceRecord:
@@ -255,10 +256,13 @@ def test_rejected_requests_replay(gw: GatewayProc) -> None:
     _identical(gw, response.headers["x-seawall-trace-id"])
 
 
-def test_a_hedged_request_replays(session_tmp: Path, sims: tuple[Sim, Sim]) -> None:
+def test_a_hedged_request_replays(
+    session_tmp: Path, sims: tuple[Sim, Sim], request: pytest.FixtureRequest
+) -> None:
     proc = GatewayProc(session_tmp, _config(*sims), name="replay-hedge")  # fresh breakers and samples
     try:
         oai = openai.OpenAI(base_url=proc.url + "/v1", api_key="sk-client", max_retries=0)
+        request.addfinalizer(oai.close)
         for _ in range(4):  # latency samples for the hedge delay (p50 of ~0 ms)
             oai.chat.completions.create(model="hedged", messages=MESSAGES)
         sims[0].control(latency_ms=800)

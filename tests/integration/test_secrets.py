@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anthropic
 import openai
+import pytest
 
 from tests.integration._procs import GatewayProc, Sim
 
@@ -25,7 +26,7 @@ SECRETS = {
 
 
 def test_planted_secrets_stay_out_of_every_recorded_byte(
-    session_tmp: Path, sims: tuple[Sim, Sim], tmp_path: Path
+    session_tmp: Path, sims: tuple[Sim, Sim], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     primary, _secondary = sims
     config = {
@@ -57,6 +58,7 @@ def test_planted_secrets_stay_out_of_every_recorded_byte(
     gw = GatewayProc(session_tmp, config, name="secrets")
     try:
         oai = openai.OpenAI(base_url=gw.url + "/v1", api_key=SECRETS["client bearer"], max_retries=0)
+        request.addfinalizer(oai.close)
         messages = [
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": f"Remember this: {SECRETS['redacted message']}"},
@@ -68,15 +70,16 @@ def test_planted_secrets_stay_out_of_every_recorded_byte(
         chunks = oai.chat.completions.create(model="chat", messages=messages, stream=True)  # type: ignore[arg-type]
         assert list(chunks)
         claude = anthropic.Anthropic(base_url=gw.url, api_key=SECRETS["client x-api-key"], max_retries=0)
+        request.addfinalizer(claude.close)
         claude.messages.create(model="claude", max_tokens=32, messages=[{"role": "user", "content": "hi"}])
         deadline = time.monotonic() + 10
         while True:  # the admin API needs the token, and flushes the writer before it reads
             try:
-                request = urllib.request.Request(
+                admin_request = urllib.request.Request(
                     gw.url + "/admin/traces?limit=10",
                     headers={"authorization": f"Bearer {SECRETS['admin token']}"},
                 )
-                with urllib.request.urlopen(request, timeout=5) as response:
+                with urllib.request.urlopen(admin_request, timeout=5) as response:
                     if response.read().count(b'"id"') >= 3:
                         break
             except urllib.error.HTTPError as exc:
