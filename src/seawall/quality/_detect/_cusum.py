@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from seawall._clock import Clock
 from seawall.quality._detect._baseline import BaselinePolicy, BaselineRecord
-from seawall.quality._detect._health import Health, HealthReason, HealthTransition
+from seawall.quality._detect._health import Health, HealthReason, HealthTransition, after_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,10 +295,6 @@ class BernoulliCusum:
 
     def _done(self, seen: int) -> None:
         r = self._rec
-        if self._on_change is not None:
-            self._on_change()
-        if r.transitions != seen and self._on_transition is not None:
-            assert r.last_reason is not None
-            self._on_transition(
-                HealthTransition(self.key, r.last_from, r.state, r.last_reason, r.last_at, r.statistic)
-            )
+        after_step(
+            self.key, r, seen, r.statistic, on_change=self._on_change, on_transition=self._on_transition
+        )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
 HealthReason = Literal[
     "baseline_ready",  # warming_up → healthy: the warm-up fixed the baseline
@@ -37,3 +38,35 @@ class HealthTransition:
     reason: HealthReason
     at: float  # clock time
     statistic: float  # the detector's statistic just after the step that moved it
+
+
+class SteppedRecord(Protocol):
+    """What every detector's record keeps of its last transition (read by `after_step`)."""
+
+    transitions: int
+    state: Health
+    last_from: Health
+    last_reason: HealthReason | None
+    last_at: float
+
+
+def after_step(
+    key: str,
+    record: SteppedRecord,
+    seen: int,
+    statistic: float,
+    *,
+    on_change: Callable[[], None] | None,
+    on_transition: Callable[[HealthTransition], None] | None,
+) -> None:
+    """What a facade does after stepping `record` (whose transition count was `seen` before):
+    `on_change`, then `on_transition` when the step moved its state."""
+    if on_change is not None:
+        on_change()
+    if record.transitions != seen and on_transition is not None:
+        assert record.last_reason is not None
+        on_transition(
+            HealthTransition(
+                key, record.last_from, record.state, record.last_reason, record.last_at, statistic
+            )
+        )

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from seawall._clock import Clock
-from seawall.quality._detect._health import Health, HealthReason, HealthTransition
+from seawall.quality._detect._health import Health, HealthReason, HealthTransition, after_step
 from seawall.quality._detect._stats import mad, median
 
 Direction = Literal["up", "down", "both"]
@@ -324,10 +324,6 @@ class PageHinkley:
 
     def _done(self, seen: int) -> None:
         r = self._rec
-        if self._on_change is not None:
-            self._on_change()
-        if r.transitions != seen and self._on_transition is not None:
-            assert r.last_reason is not None
-            self._on_transition(
-                HealthTransition(self.key, r.last_from, r.state, r.last_reason, r.last_at, max(r.up, r.down))
-            )
+        after_step(
+            self.key, r, seen, max(r.up, r.down), on_change=self._on_change, on_transition=self._on_transition
+        )
