@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from seawall.trace._codec import from_stored
-from seawall.trace._schema import StoredTrace
 from seawall.trace._text import conversation_id, error_classes, search_text, targets
 
 _BLOB_POINTER = re.compile(rb'"\$blob"\s*:\s*"([0-9a-f]{64})"')
@@ -34,22 +33,6 @@ class Entry(NamedTuple):
     conversation_id: str | None = None
     readable: bool = True
     """False: the stored record could not be read back, so its targets and text are unknown."""
-
-
-def entry_of_stored(rowid: int, item: StoredTrace) -> Entry:
-    """What the writer indexes of a trace it stores: its blob and config references (what finds
-    it is indexed later, by `entry_of`)."""
-    return Entry(
-        rowid,
-        item.summary.id,
-        (),
-        (),
-        "",
-        "",
-        tuple(item.blobs),
-        item.config_hash,
-        item.summary.conversation_id,
-    )
 
 
 def blob_hashes(data: bytes) -> tuple[str, ...]:
@@ -193,7 +176,6 @@ __all__ = [
     "blob_hashes",
     "drop_unreferenced",
     "entry_of",
-    "entry_of_stored",
     "fetch_blobs",
     "remove",
 ]
