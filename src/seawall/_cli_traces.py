@@ -154,12 +154,13 @@ def traces_list(  # noqa: PLR0917 (click passes every option by name)
 
 
 def _index_older(db: TraceStore) -> None:
-    """Index traces stored before the store's migration, so the filters that need it see them
-    (a gateway does this in the background; this does it at once)."""
+    """Index what the store has not indexed yet (traces from before its migration, and those the
+    gateway's maintenance thread has not reached), so the filters that need it see them; the
+    listing would do it too, this says so first."""
     pending = db.unindexed()
     if not pending:
         return
-    click.echo(f"indexing {pending} traces recorded by an older Seawall (once)...", err=True)
+    click.echo(f"indexing {pending} traces not indexed yet (once)...", err=True)
     while db.maintain(1024):
         pass
 

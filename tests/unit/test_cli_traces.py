@@ -113,7 +113,7 @@ def test_filters_that_need_the_index_index_an_older_store_first(tmp_path: Path) 
         main, ["traces", "list", "--store", store, "--target", "sim-claude/claude-sim"]
     )
     assert result.exit_code == 0, result.output
-    assert "indexing 3 traces recorded by an older Seawall (once)" in result.stderr
+    assert "indexing 3 traces not indexed yet (once)" in result.stderr
     assert result.stdout.splitlines()[1].startswith("01a251d3778f68fc14253391")
     again = CliRunner().invoke(main, ["traces", "list", "--store", store, "--search", "gateway"])
     assert "indexing" not in again.stderr and "01a251d3778f68fc14253391" in again.stdout
