@@ -23,6 +23,7 @@ from seawall._capture import CapturingClock, CapturingRandom
 from seawall._clock import Clock, IdSource, MonotonicClock, RandomIds
 from seawall._exchange import Exchange, Relay
 from seawall._metrics import Metrics
+from seawall._quality import QualityService, probe_routes
 from seawall._types import ChatRequest, Dialect, JSONDict, Target
 from seawall.config import (
     GatewayConfig,
@@ -65,12 +66,14 @@ class Gateway:
         observers: Sequence[AttemptObserver] = (),
         state: Resilience | None = None,
         source: str = "",
+        probing: bool = True,
     ) -> None:
         """`clock`, `ids` and `rng` are every source of time, trace ids and random draws the gateway
         uses (tests and replay inject their own); `transports` may give a provider its `Transport`
         (None: the default HTTP/1.1 client), e.g. a `MockTransport` or a replaying one. `observers`
         receive every attempt's `AttemptOutcome`, after the resilience state and the metrics.
-        `state` replaces the resilience state (replay answers from a recording).
+        `state` replaces the resilience state (replay answers from a recording). `probing=False`
+        leaves canary probing, online signals and the quality webhook off (replay).
 
         With traces on (and `traces.capture`), what the engine, the traces and the adapters read
         from the clock and the engine's random draws are captured per request (`seawall._capture`)
@@ -100,6 +103,8 @@ class Gateway:
         self.maintenance: Maintenance | None = None
         self.otlp: OtlpExporter | None = None
         self.metrics = Metrics()
+        self.quality: QualityService | None = None
+        self._probing = probing
         self.started = False
         self._lock = asyncio.Lock()
 
@@ -160,6 +165,13 @@ class Gateway:
             )
             # decisions are recorded for stored traces (and a replay, which sets this itself)
             self.engine.record_decisions = self.config.traces.store != "none"
+            by_key = {t.key: t for route in routes.values() for t in route.targets}
+            for probe_route in probe_routes(self.config, by_key):
+                self.engine.add_probe_route(probe_route)
+            self.quality = QualityService(
+                self, self.engine, clock=self.clock, rng=random.Random(self.rng.getrandbits(64))
+            )
+            self.metrics.quality_state = self.quality.metrics
             self.config_hash, self._config_json = config_fingerprint(self.config)
             store = open_store(self.config.traces.store)
             if store is not None:  # the config every trace names, stored once per hash, before serving
@@ -186,6 +198,7 @@ class Gateway:
                 self.otlp.start()
                 self.metrics.otlp_state = self.otlp.stats
             self.started = True
+            await self.quality.start(probing=self._probing)  # probes go through the started gateway
 
     async def _provider(self, pc: ProviderConfig) -> Provider:
         transport = self._transports(pc) if self._transports is not None else None
@@ -209,6 +222,8 @@ class Gateway:
         async with self._lock:
             if not self.started:
                 return
+            if self.quality is not None:  # first: probes go through the gateway
+                await self.quality.aclose()
             self.started = False
             if self.maintenance is not None:  # first: the recorder closes the store
                 await asyncio.to_thread(self.maintenance.close)
@@ -292,8 +307,23 @@ class Gateway:
         queue it for OTLP export when configured (one append: spans are made off the loop)."""
         if self._redact is not None:  # before the record is written anywhere, the journal included
             record = self._redact(record)
+        quality = self.quality
+        if quality is not None:  # model identities and online signals (docs/quality.md)
+            record = quality.seen(record)
         self.recorder.record(record)
         self.metrics.observe(record)
+        otlp = self.otlp
+        if otlp is not None:
+            otlp.submit(record)
+
+    def record_probe(self, record: TraceRecord) -> None:
+        """A canary probe's trace: recorded and exported like any, never counted as client traffic."""
+        if self._redact is not None:
+            record = self._redact(record)
+        quality = self.quality
+        if quality is not None:
+            record = quality.seen(record)
+        self.recorder.record(record)
         otlp = self.otlp
         if otlp is not None:
             otlp.submit(record)
@@ -346,8 +376,14 @@ class Gateway:
         state = self._engine().state
         admission = state.admission_view()
         retries = admission.pop("retries_in_flight")
+        targets = state.snapshot()
+        quality = self.quality
+        if quality is not None:
+            for entry in targets:
+                entry["quality"] = quality.view(entry["target"])
+                entry["identity"] = quality.monitor.identity_view(entry["target"])
         return {
-            "targets": state.snapshot(),
+            "targets": targets,
             "admission": admission,
             "retries_in_flight": retries,
             "breaker_transitions": state.recent_transitions(50),

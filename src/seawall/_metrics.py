@@ -55,6 +55,7 @@ class Metrics:
         self.trace_state: Callable[[], dict[str, int]] | None = None
         self.otlp_state: Callable[[], dict[str, int]] | None = None
         self.retention_state: Callable[[], dict[str, int]] | None = None
+        self.quality_state: Callable[[], dict[str, Any]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -174,5 +175,48 @@ class Metrics:
                 value=otlp["backlog"],
             )
 
+        if self.quality_state is not None:
+            yield from _quality_families(self.quality_state())
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+_QUALITY_STATES = ("warming_up", "healthy", "degraded", "failing")
+
+
+def _quality_families(q: dict[str, Any]) -> Iterator[Any]:
+    """Canary probes, quality states and transitions, model-identity changes (docs/quality.md)."""
+    probes = CounterMetricFamily(
+        "seawall_quality_probes",
+        "Canary probes by target, suite and result (passed, failed, no_verdict: the attempt failed)",
+        labels=["target", "suite", "result"],
+    )
+    for (target, suite, result), n in sorted(q["probes"].items()):
+        probes.add_metric([target, suite, result], n)
+    yield probes
+    state = GaugeMetricFamily(
+        "seawall_quality_state",
+        "1 for the quality state each watched target is in",
+        labels=["target", "state"],
+    )
+    for target, current in sorted(q["states"].items()):
+        for name in _QUALITY_STATES:
+            state.add_metric([target, name], 1.0 if name == current else 0.0)
+    yield state
+    moves = CounterMetricFamily(
+        "seawall_quality_transitions",
+        "Quality state changes by target and new state",
+        labels=["target", "state"],
+    )
+    for (target, new), n in sorted(q["transitions"].items()):
+        moves.add_metric([target, new], n)
+    yield moves
+    changes = CounterMetricFamily(
+        "seawall_model_identity_changes",
+        "Answers from a model identity (response model, system_fingerprint, service tier) not seen recently",
+        labels=["target"],
+    )
+    for target, n in sorted(q["identity_changes"].items()):
+        changes.add_metric([target], n)
+    yield changes

@@ -59,6 +59,8 @@ class ChatRequest:
     """Why `body` is incomplete: the client used a feature the canonical form cannot carry (e.g.
     Anthropic extended thinking). Only a same-dialect target can serve the request; any other
     adapter raises this error (a 400 naming the parameter) instead of sending a partial request."""
+    probe_target: str | None = None
+    """A canary probe of this one target (its key): never set from client input (docs/quality.md)."""
 
     @property
     def passthrough(self) -> bool:

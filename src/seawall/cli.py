@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from seawall._cli_canary import canary
 from seawall._cli_traces import fail as _fail
 from seawall._cli_traces import open_trace_store, store_option, traces
 from seawall.config import GatewayConfig, TargetConfig, default_config, load_config
@@ -138,7 +139,7 @@ def _replay_config(config_path: str | None, record: Any, db: Any) -> GatewayConf
 
     if config_path:
         try:
-            return load_config(config_path, strict_env=False)  # an offline replay needs no API key
+            return load_config(config_path, strict_env=False, check_suites=False)  # offline: no API key
         except ConfigError as exc:
             _fail(str(exc))
             raise AssertionError from exc
@@ -223,6 +224,7 @@ def replay(  # noqa: PLR0917 (click passes every option by name)
 
 
 main.add_command(traces)
+main.add_command(canary)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

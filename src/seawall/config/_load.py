@@ -100,10 +100,15 @@ def validate(
 
 
 def load_config(
-    path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *, strict_env: bool = True
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    strict_env: bool = True,
+    check_suites: bool = True,
 ) -> GatewayConfig:
     """Read, interpolate and validate a YAML config file (`strict_env=False`: unset variables
-    without a default read as empty, for offline tools such as replay that need no secrets)."""
+    without a default read as empty, for offline tools such as replay that need no secrets). The
+    canary suite files it names are read and checked too (`check_suites=False`: not, for replay)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -116,7 +121,24 @@ def load_config(
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
-    return validate(data, source, env, strict_env=strict_env)
+    _anchor_suites(data, Path(path).resolve().parent)
+    config = validate(data, source, env, strict_env=strict_env)
+    if check_suites and config.quality is not None:
+        from seawall.quality import resolve_suites  # reads and checks every suite file
+
+        resolve_suites(config.quality.suites)
+    return config
+
+
+def _anchor_suites(data: Any, folder: Path) -> None:
+    """Suite files are named relative to the configuration file's folder: make them absolute, so
+    the effective config names the same files wherever it is read from."""
+    quality = data.get("quality") if isinstance(data, dict) else None
+    suites = quality.get("suites") if isinstance(quality, dict) else None
+    if isinstance(suites, dict):
+        for name, value in suites.items():
+            if isinstance(value, str) and value and "${" not in value and not Path(value).is_absolute():
+                suites[name] = str(folder / value)
 
 
 def default_config() -> GatewayConfig:

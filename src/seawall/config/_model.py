@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from seawall._units import parse_duration, parse_size
 from seawall.config._base import PathError, Strict
+from seawall.config._quality import ModelQualityConfig, QualityConfig
 from seawall.config._resilience import (
     ResilienceConfig,
     ResilienceOverrides,
@@ -89,6 +90,8 @@ class ModelConfig(Strict):
     first_token_timeout_s: float | None = Field(default=30.0, gt=0)
     idle_timeout_s: float | None = Field(default=30.0, gt=0)
     resilience: ResilienceOverrides | None = None
+    # canary probes of every target and what their quality does to routing (docs/quality.md)
+    quality: ModelQualityConfig | None = None
 
 
 class ServerConfig(Strict):
@@ -232,6 +235,7 @@ class GatewayConfig(Strict):
     traces: TracesConfig = Field(default_factory=TracesConfig)
     state: str = "memory"
     resilience: ResilienceConfig = Field(default_factory=lambda: ResilienceConfig())  # noqa: PLW0108 (defined below)
+    quality: QualityConfig | None = None
 
     @field_validator("state")
     @classmethod
@@ -262,6 +266,14 @@ class GatewayConfig(Strict):
                         f"unknown provider {target.provider!r} (expected one of: {', '.join(sorted(seen))})",
                     )
                 self.policies_for(i, j)  # validate every effective policy now, not on first use
+            if model.quality is not None:
+                known = {"builtin", *(self.quality.suites if self.quality else {})}
+                if model.quality.suite not in known:
+                    raise PathError(
+                        ("models", i, "quality", "suite"),
+                        f"unknown suite {model.quality.suite!r} (expected one of: {', '.join(sorted(known))};"
+                        " name suite files under quality.suites)",
+                    )
         return self
 
     def policies_for(self, model_index: int, target_index: int) -> TargetPolicies:

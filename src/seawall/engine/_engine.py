@@ -208,8 +208,11 @@ class Engine:
         self.record_decisions = True
         """Record every gate decision with what it consulted (`gate` events): off when traces are
         not kept, since only a stored trace (and a replay) reads them."""
-        self.health: Mapping[str, TargetHealth] = {}
-        """Per-target health by target key (quality detection feeds it); absent means healthy."""
+        self.health: Mapping[str, Mapping[str, TargetHealth]] = {}
+        """Per-model, per-target health (model name → target key → health): quality detection
+        replaces the whole mapping when a state changes; absent means healthy."""
+        self.probe_routes: dict[str, ModelRoute] = {}
+        """Routes of canary probes by target key: one target, one attempt (`ChatRequest.probe_target`)."""
         for route in self.routes.values():
             for target, policies in zip(route.targets, route.policies, strict=True):
                 self.state.register(target, policies)
@@ -226,15 +229,23 @@ class Engine:
             )
         return route
 
+    def add_probe_route(self, route: ModelRoute) -> None:
+        """A route a canary probe of `route.targets[0]` takes (named by that target's key)."""
+        self.probe_routes[route.name] = route
+        self._keys[route.name] = tuple(t.key for t in route.targets)
+        self.state.register(route.targets[0], route.policies[0])
+
     def _start(self, request: ChatRequest, trace: Trace) -> _Run:
-        route = self.route_for(request.model)
+        probe = request.probe_target
+        route = self.route_for(request.model) if probe is None else self.probe_routes[probe]
         budget = route.timeout_s if request.timeout_s is None else min(route.timeout_s, request.timeout_s)
         now = self.clock.now()
-        if not route.weighted and not self.health:
+        health = self.health.get(route.name) if self.health else None
+        if not route.weighted and not health:
             order, keys = route.targets, self._keys[route.name]  # the common case: nothing to draw
             plan = None
         else:
-            plan = candidates(route.targets, self.health, self.rng if route.weighted else None)
+            plan = candidates(route.targets, health or {}, self.rng if route.weighted else None)
             order = plan.order
             keys = tuple(t.key for t in order)
         run = _Run(route=route, order=order, deadline=now + budget, started=now)

@@ -71,7 +71,8 @@ def candidates(
     untiered list is a strict order). Within a tier the order is drawn by weight with `rng`
     (weighted sampling without replacement: a target of weight 3 leads three times as often as one
     of weight 1); without `rng` it stays as listed. Then health applies: degraded targets go after
-    every other (keeping their relative order), failing ones are left out.
+    every other (keeping their relative order), failing ones are left out — unless nothing else is
+    left, when they are kept, last, as demoted (a model with only failing targets still answers).
     """
     order = _by_tier(targets, rng) if rng is not None else tuple(targets)
     if not health:
@@ -89,6 +90,9 @@ def candidates(
             excluded.append((target, verdict.reason or "failing"))
     if not demoted and not excluded:
         return Candidates(order)
+    if not kept and not demoted:
+        last = tuple((t, f"{why} (kept: no other target left)") for t, why in excluded)
+        return Candidates(order, last)
     return Candidates((*kept, *(t for t, _ in demoted)), tuple(demoted), tuple(excluded))
 
 

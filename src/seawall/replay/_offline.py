@@ -23,6 +23,7 @@ import msgspec
 from seawall._exchange import Relay
 from seawall._gateway import Gateway
 from seawall.config import GatewayConfig
+from seawall.engine import TargetHealth
 from seawall.errors import SeawallError
 from seawall.ingress import ANTHROPIC, OPENAI, IngressDialect
 from seawall.replay._recorded import (
@@ -34,7 +35,14 @@ from seawall.replay._recorded import (
     first_difference,
 )
 from seawall.replay._virtual import VirtualTime, run_virtual
-from seawall.trace._schema import AttemptCancelled, ClientDisconnected, ErrorInfo, TraceRecord
+from seawall.trace._schema import (
+    AttemptCancelled,
+    ClientDisconnected,
+    Demoted,
+    ErrorInfo,
+    Skipped,
+    TraceRecord,
+)
 
 
 @dataclass
@@ -87,12 +95,14 @@ async def _replay(
         transports=upstream.transport_for,
         state=state,
         source="(replay)",
+        probing=False,
     )
     records: list[TraceRecord] = []
     status, body = 0, b""
     await gateway.start()
     assert gateway.engine is not None
     gateway.engine.record_decisions = True  # its trace is compared, though it is not stored
+    gateway.engine.health = _recorded_health(record)  # what quality detection said then
     try:
         status, body = await _run(gateway, record, records.append, time, t0)
     finally:
@@ -125,6 +135,19 @@ async def _replay(
     return result
 
 
+def _recorded_health(record: TraceRecord) -> dict[str, dict[str, TargetHealth]]:
+    """The routing health the request saw, from its `demoted` and `skip` (code `health`) events."""
+    seen: dict[str, TargetHealth] = {}
+    for event in record.events:
+        if isinstance(event, Demoted):
+            seen[event.target] = TargetHealth("degraded", event.reason)
+        elif isinstance(event, Skipped) and event.code == "health":
+            seen[event.target] = TargetHealth("failing", event.reason)
+    if not seen or record.route is None:
+        return {}
+    return {record.route.model: seen}
+
+
 def _dialect(record: TraceRecord) -> IngressDialect:
     return ANTHROPIC if record.ingress == "anthropic" else OPENAI
 
@@ -142,7 +165,13 @@ async def _run(
             if isinstance(record.request.body, str)
             else b""
         )
-        exchange = gateway.exchange(dialect, raw, headers, record=sink)
+        probe = record.quality.probe if record.quality is not None else None
+        if probe is not None:  # a canary probe: its own route, as when it ran
+            request = dialect.parse(raw, headers)
+            request.probe_target = probe.target
+            exchange = gateway.exchange(dialect, raw, headers, parse=lambda: request, record=sink)
+        else:
+            exchange = gateway.exchange(dialect, raw, headers, record=sink)
     if exchange.error is not None:
         reply = exchange.fail(exchange.error)
         return reply.status, reply.body

@@ -277,6 +277,40 @@ class Capture(msgspec.Struct, frozen=True, gc=False, array_like=True):
     draws: tuple[float, ...] = ()
 
 
+class ProbeNote(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """A canary probe (not client traffic): which probe of which suite asked which target, and its
+    verdict (`passed` None: no verdict, the attempt failed or timed out)."""
+
+    suite: str
+    probe: str
+    target: str
+    passed: bool | None = None
+    detail: str = ""
+    battery: str | None = None
+    """Set when the probe belongs to a battery: why the battery runs (e.g. a model-identity change)."""
+
+
+class QualityEvent(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """What quality detection concluded while this request was finished: a target's quality state
+    moved (`kind` `transition`: `old` → `new`, with the detector and `reason`), a battery decided
+    (`battery`), or a target answered with a model identity not seen recently (`identity`: `old` →
+    `new` as `model, fingerprint ..., tier ...`)."""
+
+    kind: str
+    target: str
+    new: str
+    old: str | None = None
+    reason: str = ""
+    detector: str | None = None
+
+
+class QualityNote(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """Quality detection's part of a record: the probe it was, and what was concluded."""
+
+    probe: ProbeNote | None = None
+    events: tuple[QualityEvent, ...] = ()
+
+
 class TraceRecord(msgspec.Struct, frozen=True, gc=False):
     """Everything recorded about one request. (Fields without a default come first, so the
     collector can build it positionally on the hot path; `schema_version` closes the record.)"""
@@ -302,6 +336,8 @@ class TraceRecord(msgspec.Struct, frozen=True, gc=False):
     """SHA-256 of the effective config (secrets redacted) the request ran under; the config itself
     is stored once per hash (as a blob)."""
     capture: Capture | None = None
+    quality: QualityNote | None = None
+    """Canary probes and quality conclusions (docs/quality.md); None for ordinary traffic."""
     schema_version: int = SCHEMA_VERSION
 
 
@@ -351,6 +387,9 @@ __all__ = [
     "HedgeDelay",
     "Hedged",
     "Pointer",
+    "ProbeNote",
+    "QualityEvent",
+    "QualityNote",
     "Queued",
     "RequestPart",
     "ResponsePart",
