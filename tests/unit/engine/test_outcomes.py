@@ -138,22 +138,40 @@ async def test_an_observer_that_fails_does_not_fail_the_request() -> None:
 
 
 async def test_health_demotes_and_excludes_with_the_reason_in_the_trace() -> None:
-    engine, seen, clock, _slept = build(["from a"])
-    engine.health = {A.key: TargetHealth("degraded", "canaries failing")}
+    engine, seen, clock, _slept = build(["from a"], ["from a again"])
+    engine.health = {"m": {A.key: TargetHealth("degraded", "canaries failing")}}
     req, trace = request(clock)
     _completion, target = await engine.complete(req, trace)
     assert target == B
     assert trace.route is not None and trace.route.targets == (B.key, A.key)
     assert Demoted(t_ms=0.0, target=A.key, reason="canaries failing") in trace.events
 
-    engine.health = {A.key: TargetHealth("failing", "wrong answers"), B.key: TargetHealth("failing", "down")}
+    engine.health = {"m": {A.key: TargetHealth("failing", "wrong answers")}}
     req, trace = request(clock)
-    with pytest.raises(NoTargetAvailable) as info:
-        await engine.complete(req, trace)
-    assert info.value.status == 503 and "wrong answers" in info.value.message
-    skips = [(e.target, e.code) for e in trace.events if isinstance(e, Skipped)]
-    assert skips == [(A.key, "health"), (B.key, "health")]
-    assert seen.outcomes[-1].target == B  # nothing was sent after the first request
+    _completion, target = await engine.complete(req, trace)
+    assert target == B
+    skips = [(e.target, e.code, e.reason) for e in trace.events if isinstance(e, Skipped)]
+    assert skips == [(A.key, "health", "wrong answers")]
+
+    # every target failing: kept, last resort, rather than a 503 with healthy-looking providers
+    engine.health = {
+        "m": {A.key: TargetHealth("failing", "wrong answers"), B.key: TargetHealth("failing", "down")}
+    }
+    req, trace = request(clock)
+    _completion, target = await engine.complete(req, trace)
+    assert target == A
+    demoted = [(e.target, e.reason) for e in trace.events if isinstance(e, Demoted)]
+    assert demoted == [
+        (A.key, "wrong answers (kept: no other target left)"),
+        (B.key, "down (kept: no other target left)"),
+    ]
+    assert not [e for e in trace.events if isinstance(e, Skipped)]
+    assert seen.outcomes[-1].target == A
+
+    engine.health = {"another model": {A.key: TargetHealth("failing", "elsewhere")}}  # per model
+    req, trace = request(clock)
+    _completion, target = await engine.complete(req, trace)
+    assert target == A
 
 
 async def test_a_weighted_tier_draws_each_requests_order() -> None:
