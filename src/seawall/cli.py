@@ -121,6 +121,13 @@ def check_config(path: str) -> None:
         chain = " -> ".join(_target_label(t) for t in model.targets)
         click.echo(f"  model {model.name}: {chain}")
     click.echo(f"  traces: {config.traces.store}   state: {config.state}")
+    if config.quality is not None:
+        watched = [f"{m.name} ({m.quality.suite}, {m.quality.policy})" for m in config.models if m.quality]
+        suites = ", ".join(["builtin", *config.quality.suites])
+        click.echo(
+            f"  quality: suites {suites}; a probe every {config.quality.probe_interval_s:g}s per target,"
+            f" at most {config.quality.hourly_cap()}/hour; models: {', '.join(watched) or 'none'}"
+        )
 
 
 def _target_label(target: TargetConfig) -> str:

@@ -20,7 +20,9 @@ import pytest
 from aiohttp import web
 
 import seawall
+from seawall.config import validate
 from seawall.quality._detect import Health
+from seawall.replay import replay
 from seawall.trace import open_store
 from tests.integration._procs import GatewayProc, Sim, http_json
 
@@ -121,6 +123,12 @@ async def test_a_target_answering_30_percent_wrong_is_degraded_within_100_probes
     assert any(e.new in ("degraded", "failing") for e in moved)
     last = max((r for r in records if r is not None and r.quality is None), key=lambda r: r.ts)
     assert any(e.type in ("skip", "demoted") and getattr(e, "target", "") == ALPHA for e in last.events)
+
+    # both replay byte for byte: the probe on its own route, the request with the health it saw then
+    recorded = validate(config(tmp_path), "(test)")
+    for record in (probes[-1], last):
+        result = await asyncio.to_thread(replay, record, recorded)
+        assert result.identical, result.divergences
 
 
 async def test_alert_reports_only_and_demote_moves_the_target_last(tmp_path: Path) -> None:
@@ -293,3 +301,16 @@ def test_canary_run_gate_passes_a_healthy_target_and_fails_a_degraded_one(tmp_pa
     assert "REGRESSION" in worse.stdout and "expected" in worse.stdout  # the table of failed probes
     bad = canary("--suite", "nope", "--target", ALPHA)
     assert bad.returncode == 2 and "unknown suite 'nope'" in bad.stderr
+
+
+async def test_a_probe_that_hangs_is_bounded_by_its_own_deadline(tmp_path: Path) -> None:
+    async with seawall.Gateway.from_config(config(tmp_path, probe_timeout_s=0.2)) as gw:
+        sim(gw, 0).update({"hang_rate": 1.0})
+        assert gw.quality is not None
+        monitor = gw.quality.monitor
+        await until(
+            lambda: monitor.counters.get((ALPHA, "builtin", "no_verdict"), 0) >= 3, "hung probes ended"
+        )
+        assert state(gw, ALPHA) is Health.WARMING_UP  # no verdict is not a wrong answer
+        assert judged(gw, ALPHA) == 0
+        await until(lambda: state(gw, BETA) is Health.HEALTHY, "beta probed meanwhile")

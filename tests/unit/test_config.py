@@ -164,3 +164,56 @@ def test_a_bad_retention_names_its_key(retention: dict[str, object], expected: s
     with pytest.raises(ConfigError) as caught:
         validate({**MINIMAL, "traces": {"retention": retention}}, "seawall.yaml")
     assert f"seawall.yaml: {expected}" in str(caught.value)
+
+
+def _quality(model_quality: object, quality: object = None) -> dict[str, object]:
+    data: dict[str, object] = {
+        "providers": [{"name": "a", "kind": "simulated"}],
+        "models": [{"name": "m", "targets": [{"provider": "a", "model": "x"}], "quality": model_quality}],
+    }
+    if quality is not None:
+        data["quality"] = quality
+    return data
+
+
+@pytest.mark.parametrize(
+    ("model_quality", "quality", "expected"),
+    [
+        ({"suite": "nope"}, None, "models[0].quality.suite: unknown suite 'nope' (expected one of: builtin"),
+        ({"policy": "drop"}, None, "models[0].quality.policy: got 'drop', expected one of 'alert', 'demote'"),
+        ({"baseline_failure_rate": 2}, None, "models[0].quality.baseline_failure_rate: "),
+        ({}, {"probe_interval_s": 0}, "quality.probe_interval_s: "),
+        ({}, {"suites": {"builtin": "x.yaml"}}, "quality.suites: 'builtin' is the shipped suite's name"),
+        ({}, {"webhook_url": "ftp://x"}, "quality.webhook_url: expected an http:// or https:// URL"),
+        ({}, {"max_probes_per_hour": 0}, "quality.max_probes_per_hour: "),
+        ({}, {"probe_interval": 5}, "quality.probe_interval: unknown key"),
+    ],
+)
+def test_a_bad_quality_section_names_its_key(model_quality: object, quality: object, expected: str) -> None:
+    assert expected in _err(_quality(model_quality, quality))
+
+
+def test_suite_files_are_read_from_the_config_folder_and_checked_on_load(tmp_path: Path) -> None:
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "arith.yaml").write_text(
+        "suite: arith\nprobes:\n  - {id: a, prompt: '1+1?', expect: {number: 2}}\n"
+    )
+    (tmp_path / "seawall.yaml").write_text(
+        "providers: [{name: a, kind: simulated}]\n"
+        "models: [{name: m, targets: [{provider: a, model: x}], quality: {suite: arith, policy: demote}}]\n"
+        "quality: {suites: {arith: suites/arith.yaml}, probe_interval_s: 10}\n"
+    )
+    config = load_config(tmp_path / "seawall.yaml")
+    assert config.quality is not None
+    assert config.quality.suites["arith"] == str(tmp_path / "suites" / "arith.yaml")  # anchored, absolute
+    assert config.quality.hourly_cap() == 720  # twice the scheduled rate by default
+    (tmp_path / "suites" / "arith.yaml").write_text(
+        "suite: arith\nprobes:\n  - {id: a, prompt: x, expect: {number: two}}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"arith.yaml: probes\[0\] \(id 'a'\): expect.number: expected a number"
+    ):
+        load_config(tmp_path / "seawall.yaml")
+    assert (
+        load_config(tmp_path / "seawall.yaml", check_suites=False).quality is not None
+    )  # replay reads no suite

@@ -12,7 +12,7 @@ import pytest
 from seawall._clock import ManualClock
 from seawall._types import AttemptOutcome, ChatRequest, Dialect, Target
 from seawall.engine import Engine, ModelRoute, TargetHealth
-from seawall.errors import NoTargetAvailable, UnsupportedFeature, UpstreamStreamCut, UpstreamUnavailable
+from seawall.errors import UnsupportedFeature, UpstreamStreamCut, UpstreamUnavailable
 from seawall.trace import Trace
 from seawall.trace._schema import AttemptCancelled, Demoted, Skipped
 from tests.unit.engine.fakes import FailAfter, Hang, ScriptedProvider
