@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -222,40 +223,93 @@ async def test_a_webhook_that_never_answers_does_not_affect_routing(tmp_path: Pa
         assert answer["model"] == "beta-model"
 
 
-def test_the_admin_api_of_a_served_gateway_shows_quality_and_identity(tmp_path: Path) -> None:
-    alpha = Sim(tmp_path, "alpha", seed=3)
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_a_served_gateway_moves_sdk_traffic_off_a_degraded_target_and_shows_why(tmp_path: Path) -> None:
+    """`seawall serve` in front of two `seawall simulate` processes, driven over HTTP only."""
+    import openai
+
+    alpha, beta = Sim(tmp_path, "alpha", seed=3), Sim(tmp_path, "beta", seed=4)
     try:
         gw = GatewayProc(
             tmp_path,
             {
-                "providers": [{"name": "alpha", "kind": "openai", "base_url": alpha.url + "/v1"}],
+                "providers": [
+                    {"name": "alpha", "kind": "openai", "base_url": alpha.url + "/v1"},
+                    {"name": "beta", "kind": "openai", "base_url": beta.url + "/v1"},
+                ],
                 "models": [
                     {
                         "name": "chat",
-                        "targets": [{"provider": "alpha", "model": "alpha-model"}],
-                        "quality": {"suite": "builtin", "policy": "alert"},
+                        "targets": [
+                            {"provider": "alpha", "model": "alpha-model"},
+                            {"provider": "beta", "model": "beta-model"},
+                        ],
+                        "quality": {"suite": "builtin", "policy": "exclude"},
                     }
                 ],
-                "quality": {"probe_interval_s": 0.01, "warmup_probes": 5},
+                "quality": {"probe_interval_s": 0.01},
             },
         )
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
         try:
-            deadline = time.monotonic() + WAIT_S
-            while True:  # poll until the warm-up is over
+
+            def entry() -> dict[str, Any]:
                 targets = http_json("GET", gw.url + "/admin/targets")["targets"]
-                entry = next(t for t in targets if t["target"] == ALPHA)
-                if (
-                    entry["quality"]["state"] == "healthy" and entry["identity"]
-                ) or time.monotonic() > deadline:
-                    break
-                time.sleep(0.02)
-            assert entry["quality"]["state"] == "healthy"
-            assert entry["identity"]["system_fingerprint"] == "fp_seawall_sim"
-            assert entry["quality"]["detectors"][0]["samples"] >= 0
+                found: dict[str, Any] = next(t for t in targets if t["target"] == ALPHA)
+                return found
+
+            def poll(condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+                deadline = time.monotonic() + WAIT_S
+                while True:
+                    current = entry()
+                    if condition(current) or time.monotonic() > deadline:
+                        return current
+                    time.sleep(0.02)
+
+            def probes() -> float:
+                text = urllib.request.urlopen(gw.url + "/metrics").read().decode()
+                return _metric(text, "seawall_quality_probes_total", target=ALPHA, result="passed") + _metric(
+                    text, "seawall_quality_probes_total", target=ALPHA, result="failed"
+                )
+
+            healthy = poll(lambda e: e["quality"]["state"] == "healthy")
+            assert healthy["quality"]["state"] == "healthy"
+            assert healthy["identity"]["system_fingerprint"] == "fp_seawall_sim"
+            assert client.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": "hi"}]
+            ).model == ("alpha-model")
+
+            alpha.control(system_fingerprint="fp_switched")  # a new serving stack: a battery runs
+            switched = poll(lambda e: e["quality"]["last_battery"] is not None)
+            assert switched["identity"]["system_fingerprint"] == "fp_switched"
+            assert switched["identity"]["changes"] == 1
+            assert switched["quality"]["last_battery"]["decision"] == "fine"
+
+            alpha.control(wrong_answer_rate=0.3)  # still 200s, still well-formed
+            before = probes()
+            degraded = poll(lambda e: e["quality"]["state"] in ("degraded", "failing"))
+            took = probes() - before
+            assert degraded["quality"]["state"] in ("degraded", "failing")
+            assert took <= 100 + 5, took  # within 100 probes (+ the few in flight between two polls)
+            assert degraded["quality"]["detectors"][0]["failed_probe_ids"]
+            for _ in range(3):
+                answer = client.chat.completions.create(
+                    model="chat", messages=[{"role": "user", "content": "hi"}]
+                )
+                assert answer.model == "beta-model"
         finally:
+            client.close()
             gw.stop()
     finally:
         alpha.stop()
+        beta.stop()
 
 
 def test_canary_run_gate_passes_a_healthy_target_and_fails_a_degraded_one(tmp_path: Path) -> None:
