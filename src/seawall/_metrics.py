@@ -220,3 +220,14 @@ def _quality_families(q: dict[str, Any]) -> Iterator[Any]:
     for target, n in sorted(q["identity_changes"].items()):
         changes.add_metric([target], n)
     yield changes
+    online = q.get("online")
+    if online is not None:
+        feed = CounterMetricFamily(
+            "seawall_quality_online_records",
+            "Client answers offered to the online-signal feed, by outcome (processed, skipped by sampling, "
+            "dropped: the queue was full)",
+            labels=["outcome"],
+        )
+        for outcome in ("processed", "skipped", "dropped", "errors"):
+            feed.add_metric([outcome], online.get(outcome, 0))
+        yield feed

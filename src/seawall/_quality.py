@@ -9,6 +9,7 @@ changed) and `start()`/`aclose()`; the monitor publishes `Engine.health`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import random
@@ -22,9 +23,11 @@ from seawall._types import ChatRequest, Target
 from seawall.config import GatewayConfig, TargetPolicies
 from seawall.engine import Engine, ModelRoute
 from seawall.ingress import OPENAI
+from seawall.quality._feed import OnlineFeed
 from seawall.quality._identity import Identity
 from seawall.quality._monitor import QualityMonitor
 from seawall.quality._prober import Prober
+from seawall.quality._signals import Signals
 from seawall.quality._suite import Probe, Suite, resolve_suites
 from seawall.quality._verify import ProbeAnswer
 from seawall.quality._webhook import Webhook
@@ -112,7 +115,7 @@ class QualityService:
         )
         self.webhook: Webhook | None = None
         self.prober: Prober | None = None
-        self.feed: Any = None
+        self.feed: OnlineFeed | None = None
         self.suites: dict[str, Suite] = {}
         self._last: dict[str, tuple[tuple[str | None, str | None, str | None], float]] = {}
         self._online_models: frozenset[str] = frozenset()
@@ -142,9 +145,8 @@ class QualityService:
             self.webhook = Webhook(q.webhook_url, timeout_s=q.webhook_timeout_s, retries=q.webhook_retries)
             self.webhook.start()
         if q.online:
-            self.feed = _online_feed(self.monitor)
-            if self.feed is not None:
-                self.feed.start()
+            self.feed = _online_feed(self.monitor, q.online_sample, random.Random(self.rng.getrandbits(64)))
+            self.feed.start()
         self.prober = Prober(
             per_target,
             self.run_probe,
@@ -162,8 +164,6 @@ class QualityService:
             await self.prober.aclose()
             self.prober = None
         if self.feed is not None:
-            import asyncio
-
             await asyncio.to_thread(self.feed.close)
             self.feed = None
         if self.webhook is not None:
@@ -233,7 +233,9 @@ class QualityService:
 
     def metrics(self) -> dict[str, Any]:
         m = self.monitor
+        feed = self.feed
         return {
+            "online": feed.stats() if feed is not None else None,
             "probes": dict(m.counters),
             "transitions": dict(m.transitions),
             "identity_changes": dict(m.identity_changes),
@@ -241,16 +243,11 @@ class QualityService:
         }
 
 
-def _online_feed(monitor: QualityMonitor) -> Any:
-    try:
-        from seawall.quality._feed import OnlineFeed
-    except ImportError:  # built separately (issue 11, item 4)
-        return None
-
-    def sink(signals: Any) -> None:
+def _online_feed(monitor: QualityMonitor, sample: float, rng: random.Random) -> OnlineFeed:
+    def sink(signals: Signals) -> None:
         monitor.online(signals.target, signals.rates, signals.values)
 
-    return OnlineFeed(sink)
+    return OnlineFeed(sink, sample=sample, rng=rng)
 
 
 __all__ = ["QualityService", "probe_routes"]

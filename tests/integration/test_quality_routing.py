@@ -368,3 +368,31 @@ async def test_a_probe_that_hangs_is_bounded_by_its_own_deadline(tmp_path: Path)
         assert state(gw, ALPHA) is Health.WARMING_UP  # no verdict is not a wrong answer
         assert judged(gw, ALPHA) == 0
         await until(lambda: state(gw, BETA) is Health.HEALTHY, "beta probed meanwhile")
+
+
+async def test_online_signals_from_client_answers_move_a_target(tmp_path: Path) -> None:
+    """No canary needed: answers cut at the token limit, seen in client traffic, degrade the target."""
+    cfg = config(tmp_path, probe_interval_s=3600)  # canaries out of the way: the first probe is far off
+    cfg["quality"]["warmup_probes"] = 5
+    async with seawall.Gateway.from_config(cfg) as gw:
+        assert gw.quality is not None and gw.quality.feed is not None
+        feed, monitor = gw.quality.feed, gw.quality.monitor
+        hi = [{"role": "user", "content": "hi"}]
+        for _ in range(520):  # the online detectors' warm-up (500 answers), all whole answers
+            await gw.chat(model="chat", messages=hi)
+        assert feed.flush()
+        length = next(d for d in monitor.view(ALPHA)["detectors"] if d.get("signal") == "finish_length")  # type: ignore[index]
+        assert length["state"] == "healthy"
+        cut = 0
+        while monitor.view(ALPHA)["state"] not in ("degraded", "failing"):  # type: ignore[index]
+            answer = await gw.chat(model="chat", messages=hi, max_tokens=2)
+            if answer["model"] != "alpha-model":
+                break
+            cut += 1
+            assert feed.flush()
+            assert cut < 200
+        view = monitor.view(ALPHA)
+        assert view is not None and view["detector"] == "online:finish_length", view["reason"]
+        answer = await gw.chat(model="chat", messages=hi)
+        assert answer["model"] == "beta-model"  # excluded by its online signal
+        assert 'seawall_quality_online_records_total{outcome="processed"}' in gw.metrics.render().decode()
