@@ -222,6 +222,26 @@ class QualityService:
             payload.update(msgspec.to_builtins(event))
             self.webhook.submit(payload)
 
+    def act(self, key: str, action: str) -> dict[str, Any]:
+        """An operator's action on a watched target: `reset`, `rewarm` or `battery`; its view after.
+        Raises KeyError for a target no model watches, ValueError for an unknown action."""
+        if action == "reset":
+            self.monitor.reset(key)
+        elif action == "rewarm":
+            self.monitor.rewarm(key)
+        elif action == "battery":
+            if key not in self.monitor.watched():
+                raise KeyError(key)
+            if not self.monitor.start_battery(key, "requested by an operator"):
+                raise ValueError(
+                    "no suite of this target has a baseline yet: nothing to test a battery against"
+                )
+            if self.prober is not None:
+                self.prober.wake(key)
+        else:
+            raise ValueError(f"unknown action {action!r} (expected reset, rewarm or battery)")
+        return self.view(key)
+
     def view(self, key: str) -> dict[str, Any]:
         quality = self.monitor.view(key)
         if quality is None:

@@ -247,6 +247,40 @@ class QualityMonitor:
                 return True
         return False
 
+    def reset(self, target: str) -> list[QualityEvent]:
+        """Operator action: every detector of `target` healthy again, baselines kept (no effect on
+        detectors still warming up)."""
+        return self._operate(target, rewarm=False)
+
+    def rewarm(self, target: str) -> list[QualityEvent]:
+        """Operator action: forget `target`'s baselines and learn them again (accept a changed model
+        as the new normal). Declared baselines stay declared."""
+        return self._operate(target, rewarm=True)
+
+    def _operate(self, target: str, *, rewarm: bool) -> list[QualityEvent]:
+        events: list[QualityEvent] = []
+        with self._lock:
+            t = self._targets.get(target)
+            if t is None:
+                raise KeyError(target)
+            now = self.clock.now()
+            for rec in t.suites.values():
+                if rewarm:
+                    self.cusum.rewarm(rec, now, rec.baseline.p0 if rec.baseline.declared else None)
+                else:
+                    self.cusum.reset(rec, now)
+            for signal, orec in t.online.items():
+                if isinstance(orec, CusumRecord):
+                    (ONLINE_RATE_POLICY.rewarm if rewarm else ONLINE_RATE_POLICY.reset)(orec, now)
+                else:
+                    policy = online_policy(signal)
+                    assert isinstance(policy, PageHinkleyPolicy)
+                    (policy.rewarm if rewarm else policy.reset)(orec, now)
+            t.battery = None
+            self._settle(t, "operator", events)
+        self._emit(events)
+        return events
+
     def battery_due(self, target: str) -> tuple[str, str] | None:
         """The suite a battery of `target` is running and why, if one is (the prober runs it now)."""
         with self._lock:

@@ -70,6 +70,7 @@ class SeawallApp:
             ("GET", "/admin/traces"): self.admin_traces,
             ("GET", "/metrics"): self.metrics,
             ("GET", "/admin/targets"): self.admin_targets,
+            ("POST", "/admin/quality"): self.admin_quality,
         }
         self._paths = {path for (_method, path) in self._routes}
         token = gateway.config.server.admin_token
@@ -229,6 +230,29 @@ class SeawallApp:
 
     async def admin_targets(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond(scope, send, 200, orjson.dumps(self.gateway.resilience_view()), [])
+
+    async def admin_quality(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An operator's action on one target's quality detection: `{"target": "provider/model",
+        "action": "reset" | "rewarm" | "battery"}` (docs/quality.md#operator-actions)."""
+        raw = await read_body(scope, receive, 64 * 1024)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("The body is not valid JSON.") from None
+        if not isinstance(data, dict) or not isinstance(data.get("target"), str):
+            raise InvalidRequest("Expected a JSON object with 'target' (provider/model).", param="target")
+        if not isinstance(data.get("action"), str):
+            raise InvalidRequest("Expected 'action': reset, rewarm or battery.", param="action")
+        quality = self.gateway.quality
+        try:
+            if quality is None:
+                raise KeyError(data["target"])
+            view = quality.act(data["target"], data["action"])
+        except KeyError:
+            raise NotFound(f"No model watches the quality of target {data['target']!r}.") from None
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="action") from None
+        await respond(scope, send, 200, orjson.dumps({"target": data["target"], "quality": view}), [])
 
     async def admin_trace(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One whole record, by id or a unique prefix of 6+ characters of one."""

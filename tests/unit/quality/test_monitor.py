@@ -190,3 +190,22 @@ def test_every_probe_is_asked_once_per_pass_in_a_shuffled_order() -> None:
     second = [order.next().id for _ in suite.probes]
     assert sorted(first) == sorted(p.id for p in suite.probes) == sorted(second)
     assert first != second and first != [p.id for p in suite.probes]
+
+
+def test_operator_reset_and_rewarm() -> None:
+    m, published, _ = monitor()
+    rng = random.Random(9)
+    feed(m, A, 50, 0.0, rng)
+    feed(m, A, 40, 1.0, rng)
+    assert m.states()[A] is Health.FAILING and published[-1]
+    moved = m.reset(A)
+    assert m.states()[A] is Health.HEALTHY and [e.new for e in moved] == ["healthy"]
+    assert published[-1] == {}  # routing back to normal at once
+    feed(m, A, 40, 1.0, rng)
+    assert m.states()[A] is Health.FAILING
+    m.rewarm(A)  # the new behaviour accepted as normal: learn it again
+    assert m.states()[A] is Health.WARMING_UP
+    feed(m, A, 50, 0.0, rng)
+    assert m.states()[A] is Health.HEALTHY
+    with pytest.raises(KeyError):
+        m.reset("nobody/watched")
