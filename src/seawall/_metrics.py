@@ -224,10 +224,10 @@ def _quality_families(q: dict[str, Any]) -> Iterator[Any]:
     if online is not None:
         feed = CounterMetricFamily(
             "seawall_quality_online_records",
-            "Client answers offered to the online-signal feed, by outcome (processed, skipped by sampling, "
-            "dropped: the queue was full)",
+            "Client answers of watched models by what became of them for the online signals (processed; "
+            "capped: over online_max_per_s; skipped by online_sample; dropped: the queue was full; errors)",
             labels=["outcome"],
         )
-        for outcome in ("processed", "skipped", "dropped", "errors"):
+        for outcome in ("processed", "capped", "skipped", "dropped", "errors"):
             feed.add_metric([outcome], online.get(outcome, 0))
         yield feed

@@ -119,6 +119,10 @@ class QualityService:
         self.suites: dict[str, Suite] = {}
         self._last: dict[str, tuple[tuple[str | None, str | None, str | None], float]] = {}
         self._online_models: frozenset[str] = frozenset()
+        self._window: dict[str | None, list[int]] = {}
+        self._per_s = q.online_max_per_s if q is not None else 0
+        self.online_capped = 0
+        """Answers not read for online signals: over `online_max_per_s` for their target."""
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def start(self, *, probing: bool) -> None:
@@ -209,7 +213,19 @@ class QualityService:
             record = msgspec.structs.replace(record, quality=note)
         feed = self.feed
         if feed is not None and record.quality is None and record.model in self._online_models:
-            feed.submit(record)
+            # At most `online_max_per_s` answers per target and second are read: all of them at
+            # ordinary rates, a sample at saturation, where they are plentiful and CPU is not.
+            target = record.answered_by
+            second = int(record.ts)
+            window = self._window.get(target)
+            if window is None or window[0] != second:
+                self._window[target] = [second, 1]
+                feed.submit(record)
+            elif window[1] < self._per_s:
+                window[1] += 1
+                feed.submit(record)
+            else:
+                self.online_capped += 1
         return record
 
     # -- out ----------------------------------------------------------------------------------------------
@@ -255,7 +271,7 @@ class QualityService:
         m = self.monitor
         feed = self.feed
         return {
-            "online": feed.stats() if feed is not None else None,
+            "online": None if feed is None else {**feed.stats(), "capped": self.online_capped},
             "probes": dict(m.counters),
             "transitions": dict(m.transitions),
             "identity_changes": dict(m.identity_changes),

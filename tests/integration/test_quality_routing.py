@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -373,8 +374,8 @@ async def test_a_probe_that_hangs_is_bounded_by_its_own_deadline(tmp_path: Path)
 
 async def test_online_signals_from_client_answers_move_a_target(tmp_path: Path) -> None:
     """No canary needed: answers cut at the token limit, seen in client traffic, degrade the target."""
-    cfg = config(tmp_path, probe_interval_s=3600)  # canaries out of the way: the first probe is far off
-    cfg["quality"]["warmup_probes"] = 5
+    # canaries out of the way (the first probe is far off); every answer read, however fast they come
+    cfg = config(tmp_path, probe_interval_s=3600, online_max_per_s=100_000)
     async with seawall.Gateway.from_config(cfg) as gw:
         assert gw.quality is not None and gw.quality.feed is not None
         feed, monitor = gw.quality.feed, gw.quality.monitor
@@ -397,3 +398,25 @@ async def test_online_signals_from_client_answers_move_a_target(tmp_path: Path) 
         answer = await gw.chat(model="chat", messages=hi)
         assert answer["model"] == "beta-model"  # excluded by its online signal
         assert 'seawall_quality_online_records_total{outcome="processed"}' in gw.metrics.render().decode()
+
+
+async def test_online_signals_read_at_most_online_max_per_s_answers_per_target(tmp_path: Path) -> None:
+    kept: list[Any] = []
+    async with seawall.Gateway.from_config(
+        config(tmp_path, probe_interval_s=3600, online_max_per_s=50)
+    ) as gw:
+        assert gw.quality is not None and gw.quality.feed is not None
+        await gw.chat(model="chat", messages=[{"role": "user", "content": "hi"}])
+        assert gw.quality.feed.flush()
+        store = gw.store
+        assert store is not None
+        await asyncio.to_thread(gw.recorder.flush, 5.0)
+        summary = (await asyncio.to_thread(store.list))[0]
+        kept.append(await asyncio.to_thread(store.get, summary.id))
+        record = kept[0]
+        base = gw.quality.feed.stats()["submitted"]
+        for i in range(120):  # 120 answers in one second, then 10 in the next
+            gw.quality.seen(msgspec.structs.replace(record, ts=2_000_000_000.5 + (i >= 110)))
+        assert gw.quality.feed.stats()["submitted"] - base == 50 + 10
+        assert gw.quality.online_capped == 60
+        assert 'seawall_quality_online_records_total{outcome="capped"} 60.0' in gw.metrics.render().decode()

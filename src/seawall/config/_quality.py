@@ -50,8 +50,10 @@ class QualityConfig(Strict):
     warmup_probes: int = Field(default=50, ge=5, le=10_000)
     # Online signals from client traffic (empty answers, refusals, invalid JSON...), off the event loop.
     online: bool = True
-    # The share of client answers whose online signals are read (a long stream costs ~1 µs a chunk).
+    # The share of client answers whose online signals are read (a long stream costs ~1 µs a chunk),
+    # and the most answers read per target and second (the rest are not: counted as capped).
     online_sample: float = Field(default=1.0, gt=0.0, le=1.0)
+    online_max_per_s: int = Field(default=50, ge=1, le=100_000)
     # POSTed a JSON event on every quality transition and model-identity change (retried, in the background).
     webhook_url: str | None = None
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=120)
