@@ -31,7 +31,7 @@ from seawall.quality._signals import Signals
 from seawall.quality._suite import Probe, Suite, resolve_suites
 from seawall.quality._verify import ProbeAnswer
 from seawall.quality._webhook import Webhook
-from seawall.trace._schema import ProbeNote, QualityEvent, QualityNote, TraceRecord
+from seawall.trace._schema import Attempt, ProbeNote, QualityEvent, QualityNote, TraceRecord
 
 if TYPE_CHECKING:
     from seawall._gateway import Gateway
@@ -117,7 +117,9 @@ class QualityService:
         self.prober: Prober | None = None
         self.feed: OnlineFeed | None = None
         self.suites: dict[str, Suite] = {}
-        self._last: dict[str, tuple[tuple[str | None, str | None, str | None], float]] = {}
+        self._last: dict[str, dict[str, tuple[str | None, str | None, str | None, float]]] = {}
+        """provider → upstream model → its last identity (model, fingerprint, tier) and when to
+        report it to the tracker again."""
         self._online_models: frozenset[str] = frozenset()
         self._window: dict[str | None, list[int]] = {}
         self._per_s = q.online_max_per_s if q is not None else 0
@@ -191,22 +193,30 @@ class QualityService:
     # -- client traffic ------------------------------------------------------------------------------------
     def seen(self, record: TraceRecord) -> TraceRecord:
         """A finished request (on the event loop): note the identities its attempts answered with
-        and queue it for the online signals. Returns it with any identity change noted."""
+        and queue it for the online signals. Returns it with any identity change noted.
+
+        Per request this is a few attribute reads and comparisons against the target's last
+        identity (no allocation); the tracker is consulted only when the identity differs, or once
+        every IDENTITY_REFRESH_S."""
         events: list[QualityEvent] | None = None
+        last_of = self._last
+        ts = record.ts
         for a in record.attempts:
             if a.status != 200 or a.error_class is not None:
                 continue
-            key = a.provider + "/" + a.model
-            ident = (a.response_model, a.system_fingerprint, a.service_tier)
-            last = self._last.get(key)
-            if last is not None and last[0] == ident and record.ts - last[1] < IDENTITY_REFRESH_S:
+            models = last_of.get(a.provider)
+            last = models.get(a.model) if models is not None else None
+            if (
+                last is not None
+                and ts < last[3]
+                and last[0] == a.response_model
+                and last[1] == a.system_fingerprint
+                and last[2] == a.service_tier
+            ):
                 continue
-            self._last[key] = (ident, record.ts)
-            found = self.monitor.identity(key, Identity(a.model, *ident))
+            found = self._identity(a, ts)
             if found:
                 events = (events or []) + found
-                if self.prober is not None:
-                    self.prober.wake(key)
         if events:
             old = record.quality
             note = QualityNote(old.probe if old else None, (*(old.events if old else ()), *events))
@@ -227,6 +237,15 @@ class QualityService:
             else:
                 self.online_capped += 1
         return record
+
+    def _identity(self, a: Attempt, ts: float) -> list[QualityEvent]:
+        ident = (a.response_model, a.system_fingerprint, a.service_tier)
+        self._last.setdefault(a.provider, {})[a.model] = (*ident, ts + IDENTITY_REFRESH_S)
+        key = a.provider + "/" + a.model
+        found = self.monitor.identity(key, Identity(a.model, *ident))
+        if found and self.prober is not None:
+            self.prober.wake(key)
+        return found
 
     # -- out ----------------------------------------------------------------------------------------------
     def _health(self, health: dict[str, Any]) -> None:
