@@ -35,9 +35,16 @@ WAL_LIMIT = 16 * 1024 * 1024
 _ROWS_PER_INSERT = 256  # x 11 columns: far below SQLite's 32,766 bound variables
 
 
+# `answered_by`, `error_class` and `conversation_id` are bound as '' for NULL (none is ever ''),
+# and the record as a bytearray: sqlite3 binds str, int, float and bytearray directly, but looks
+# for an adapter for None and bytes, which costs more than the rest of the row (an AttributeError
+# formatted and dropped for each such value).
+_ROW = "(?,?,?,?,?,?,?,nullif(?,''),nullif(?,''),nullif(?,''),?)"
+
+
 @functools.cache
 def _insert_sql(rows: int) -> str:
-    values = ",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * rows)
+    values = ",".join([_ROW] * rows)
     return f"INSERT OR IGNORE INTO traces ({_COLUMNS}) VALUES {values}"
 
 
@@ -89,10 +96,10 @@ class SQLiteTraceStore:
                     int(s.stream),
                     s.duration_ms,
                     s.attempts,
-                    s.answered_by,
-                    s.error_class,
-                    s.conversation_id,
-                    item.data,
+                    s.answered_by or "",
+                    s.error_class or "",
+                    s.conversation_id or "",
+                    bytearray(item.data),
                 )
             )
         with self._lock:

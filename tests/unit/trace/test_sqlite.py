@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seawall.trace._codec import encode, to_stored
-from seawall.trace._schema import ErrorInfo, ResponsePart, StoredTrace, TraceRecord
+from seawall.trace._codec import encode, summary, to_stored
+from seawall.trace._schema import ErrorInfo, RequestPart, ResponsePart, StoredTrace, TraceRecord
 from seawall.trace._sqlite import SQLiteTraceStore
 from seawall.trace._store import open_store
 from tests.unit.trace.records import ANSWER, attempt, record
@@ -81,6 +81,23 @@ def test_list_is_newest_first_and_filters(tmp_path: Path) -> None:
     (failed,) = store.list(errors_only=True)
     assert failed.error_class == "server_error" and failed.status == 503 and not failed.stream
     assert store.list(model="b")[0].stream
+    store.close()
+
+
+def test_the_listing_row_reads_back_as_written(tmp_path: Path) -> None:
+    """Summary columns without a value are NULL (bound as '' for speed) and read back as None; those
+    with one read back as they were; the record column is a BLOB."""
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    ok = record("0001aa", answered_by="p/x")
+    failed = _failed("0002bb")
+    talk = record("0003cc", request=RequestPart(headers={"x-seawall-conversation-id": "c-1"}, body="hi"))
+    store.write_batch([_stored(rec) for rec in (ok, failed, talk)])
+    assert {s.id: s for s in store.list()} == {rec.id: summary(rec) for rec in (ok, failed, talk)}
+    nulls = store._db.execute(
+        "SELECT COUNT(*) FROM traces WHERE answered_by IS NULL AND error_class IS NULL"
+    ).fetchone()[0]
+    assert nulls == 1  # talk: no answerer recorded, no error
+    assert {t for (t,) in store._db.execute("SELECT typeof(record) FROM traces")} == {"blob"}
     store.close()
 
 
