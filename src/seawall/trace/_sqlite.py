@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from seawall.trace import _sqlite_index as index
@@ -32,14 +32,26 @@ _COLUMNS = (
     "id, ts, model, status, stream, duration_ms, attempts, answered_by, error_class, conversation_id, record"
 )
 WAL_LIMIT = 16 * 1024 * 1024
-_ROWS_PER_INSERT = 256  # x 11 columns: far below SQLite's 32,766 bound variables
+_ROWS_PER_INSERT = 256  # x 11 columns: far below SQLite's 32,766 bound variables (a power of two)
 
 
-# `answered_by`, `error_class` and `conversation_id` are bound as '' for NULL (none is ever ''),
-# and the record as a bytearray: sqlite3 binds str, int, float and bytearray directly, but looks
-# for an adapter for None and bytes, which costs more than the rest of the row (an AttributeError
-# formatted and dropped for each such value).
-_ROW = "(?,?,?,?,?,?,?,nullif(?,''),nullif(?,''),nullif(?,''),?)"
+# The record is bound as a bytearray: sqlite3 binds str, int, float and bytearray directly, but
+# looks for an adapter for bytes (as for None), formatting and dropping an AttributeError on the
+# way, which cost more than the rest of the row.
+_ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def _chunks(n: int) -> Iterator[tuple[int, int]]:
+    """The (start, end) of the INSERTs that store `n` rows: a power of two rows each, largest first
+    (100 rows: 64, 32, 4). Preparing a multi-row INSERT costs more per row than running it, so the
+    few statements of these sizes are prepared once and then come from sqlite3's statement cache,
+    whatever the size of a batch."""
+    start, size = 0, _ROWS_PER_INSERT
+    while start < n:
+        while size > n - start:
+            size //= 2
+        yield start, start + size
+        start += size
 
 
 @functools.cache
@@ -96,9 +108,9 @@ class SQLiteTraceStore:
                     int(s.stream),
                     s.duration_ms,
                     s.attempts,
-                    s.answered_by or "",
-                    s.error_class or "",
-                    s.conversation_id or "",
+                    s.answered_by,
+                    s.error_class,
+                    s.conversation_id,
                     bytearray(item.data),
                 )
             )
@@ -111,10 +123,10 @@ class SQLiteTraceStore:
                 refs: list[index.Refs] = []
                 # One statement for many rows: SQLite runs it in one step, so the GIL is given up
                 # once per chunk, not once per row (each hand-off can stall the event loop).
-                for start in range(0, len(rows), _ROWS_PER_INSERT):
-                    chunk = rows[start : start + _ROWS_PER_INSERT]
+                for start, end in _chunks(len(rows)):
+                    chunk = rows[start:end]
                     cursor = db.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
-                    refs.extend(self._refs(cursor, items[start : start + _ROWS_PER_INSERT]))
+                    refs.extend(self._refs(cursor, items[start:end]))
                 # what finds a trace (targets, errors, text) is indexed later, off this thread's
                 # path (`maintain`); what retention must see to keep its blobs is written now
                 index.add_refs_of(db, refs)

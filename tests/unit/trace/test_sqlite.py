@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from seawall.trace._codec import encode, summary, to_stored
 from seawall.trace._schema import ErrorInfo, RequestPart, ResponsePart, StoredTrace, TraceRecord
-from seawall.trace._sqlite import SQLiteTraceStore
+from seawall.trace._sqlite import SQLiteTraceStore, _chunks
 from seawall.trace._store import open_store
 from tests.unit.trace.records import ANSWER, attempt, record
 
@@ -85,8 +87,8 @@ def test_list_is_newest_first_and_filters(tmp_path: Path) -> None:
 
 
 def test_the_listing_row_reads_back_as_written(tmp_path: Path) -> None:
-    """Summary columns without a value are NULL (bound as '' for speed) and read back as None; those
-    with one read back as they were; the record column is a BLOB."""
+    """Summary columns without a value are NULL and read back as None, those with one read back as
+    they were; the record (bound as a bytearray) is a BLOB."""
     store = SQLiteTraceStore(str(tmp_path / "t.db"))
     ok = record("0001aa", answered_by="p/x")
     failed = _failed("0002bb")
@@ -115,4 +117,25 @@ def test_open_store(tmp_path: Path) -> None:
     assert open_store("none") is None
     store = open_store(f"sqlite:///{tmp_path / 's.db'}")
     assert isinstance(store, SQLiteTraceStore)
+    store.close()
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 100, 127, 128, 257, 600])
+def test_a_batch_is_stored_by_inserts_of_a_few_sizes(n: int) -> None:
+    """Whatever a batch's size, its rows go in consecutive INSERTs of a power of two rows each (at
+    most 256), so a handful of prepared statements serve every batch."""
+    chunks = list(_chunks(n))
+    assert [start for start, _end in chunks] == [0, *(end for _start, end in chunks)][: len(chunks)]
+    assert sum(end - start for start, end in chunks) == n
+    assert all((end - start) in {2**k for k in range(9)} for start, end in chunks)
+
+
+def test_batches_of_any_size_store_every_row_with_its_references(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    recs = [record(f"{n:06x}aa", config_hash="c" * 64) for n in range(1, 102)]
+    store.write_batch([_stored(r) for r in recs[:3]])
+    store.write_batch([_stored(r) for r in recs[3:]])
+    assert [s.id for s in store.list(limit=200)] == [r.id for r in reversed(recs)]
+    rowids = [rowid for (rowid,) in store._db.execute("SELECT rowid FROM traces ORDER BY rowid")]
+    assert store._db.execute("SELECT first, last FROM trace_configs").fetchone() == (rowids[0], rowids[-1])
     store.close()
