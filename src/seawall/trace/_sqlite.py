@@ -93,11 +93,13 @@ class SQLiteTraceStore:
     def write_batch(self, items: Sequence[StoredTrace]) -> None:
         rows = []
         blob_rows: dict[str, bytes] = {}
+        configs = self._configs
         for item in items:
-            blob_rows.update(item.blobs)
+            if item.blobs:
+                blob_rows.update(item.blobs)
             config = item.config_hash
-            if config is not None and config in self._configs:
-                blob_rows[config] = self._configs[config]  # kept while a trace names it
+            if config is not None and config not in blob_rows and config in configs:
+                blob_rows[config] = configs[config]  # kept while a trace names it
             s = item.summary
             rows.append(
                 (
@@ -142,7 +144,8 @@ class SQLiteTraceStore:
         n = len(items)
         last = cursor.lastrowid
         if cursor.rowcount == n and last is not None:
-            return [(last - n + 1 + i, item.config_hash, tuple(item.blobs)) for i, item in enumerate(items)]
+            first = last - n + 1
+            return [(first + i, item.config_hash, item.blobs.keys()) for i, item in enumerate(items)]
         by_id = {item.summary.id: item for item in items}
         marks = ",".join("?" * len(by_id))
         found = self._db.execute(f"SELECT rowid, id FROM traces WHERE id IN ({marks})", list(by_id))

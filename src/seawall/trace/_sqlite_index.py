@@ -111,11 +111,16 @@ def add_refs_of(db: sqlite3.Connection, rows: Sequence[Refs]) -> None:
     blobs = [(h, rowid) for rowid, _config, hashes in rows for h in hashes]
     if blobs:
         db.executemany("INSERT OR IGNORE INTO trace_blobs VALUES (?, ?)", blobs)
-    ranges: dict[str, tuple[int, int]] = {}
+    ranges: dict[str, list[int]] = {}  # config: [lowest rowid, highest]
     for rowid, config, _hashes in rows:
         if config:
-            low, high = ranges.get(config, (rowid, rowid))
-            ranges[config] = (min(low, rowid), max(high, rowid))
+            bounds = ranges.get(config)
+            if bounds is None:
+                ranges[config] = [rowid, rowid]
+            elif rowid > bounds[1]:
+                bounds[1] = rowid
+            elif rowid < bounds[0]:
+                bounds[0] = rowid
     if ranges:
         db.executemany(
             "INSERT INTO trace_configs VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE SET "
