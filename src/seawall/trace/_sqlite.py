@@ -225,7 +225,7 @@ class SQLiteTraceStore:
         return upkeep.size_bytes(self._db, self._lock)
 
     def reclaim(self) -> int:
-        """Give free pages back to the file system (stores created at layout 1); returns bytes."""
+        """Give free pages back to the file system (stores created at layout 1 or later); returns bytes."""
         return upkeep.reclaim(self._db, self._lock)
 
     def close(self) -> None:
