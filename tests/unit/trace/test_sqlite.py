@@ -139,3 +139,28 @@ def test_batches_of_any_size_store_every_row_with_its_references(tmp_path: Path)
     rowids = [rowid for (rowid,) in store._db.execute("SELECT rowid FROM traces ORDER BY rowid")]
     assert store._db.execute("SELECT first, last FROM trace_configs").fetchone() == (rowids[0], rowids[-1])
     store.close()
+
+
+def test_rows_lacking_different_columns_keep_their_own_references(tmp_path: Path) -> None:
+    """A batch's rows are inserted in groups by which optional columns they lack (NULL written in
+    the statement, not bound): every row still gets its own values, blob references and config range."""
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    conversation = {"x-seawall-conversation-id": "c-1"}
+    recs = [
+        record("0001aa", answered_by="p/x", body="one " + "x" * 2000, config_hash="c" * 64),
+        _failed("0002bb"),
+        record(
+            "0003cc", answered_by="p/x", request=RequestPart(headers=conversation, body="two " + "y" * 2000)
+        ),
+        record("0004dd", answered_by="p/x", config_hash="c" * 64),
+    ]
+    store.write_batch([_stored(r) for r in recs])
+    assert {s.id: s for s in store.list()} == {r.id: summary(r) for r in recs}
+    db = store._db
+    rowid = dict(db.execute("SELECT id, rowid FROM traces"))
+    refs = set(db.execute("SELECT hash, trace FROM trace_blobs"))
+    assert refs == {(next(iter(_stored(r).blobs)), rowid[r.id]) for r in (recs[0], recs[2])}
+    low, high = sorted((rowid["0001aa"], rowid["0004dd"]))
+    assert db.execute("SELECT first, last FROM trace_configs").fetchone() == (low, high)
+    assert [store.get(r.id) for r in recs] == recs
+    store.close()
