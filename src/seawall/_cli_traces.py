@@ -131,7 +131,7 @@ def traces_list(  # noqa: PLR0917 (click passes every option by name)
         fail(f"{_OPTION_OF.get(exc.param, '--' + exc.param)}: {exc.message}")
         return
     db = open_trace_store(store, config_path)
-    if query.target or query.conversation_id or query.text:
+    if query.model or query.target or query.conversation_id or query.text:
         _index_older(db)
     try:
         rows = db.list(msgspec.structs.replace(query, limit=query.limit + 1))

@@ -311,6 +311,7 @@ class Engine:
             return None
         state = self.state
         record = self.record_decisions
+        events = trace.events  # `Trace.add`, without a call per decision
         for target in rotation(run.order, run.attempts, run.failed_for_good):
             key = target.key
             st = state.target(key)
@@ -322,18 +323,8 @@ class Engine:
             if gate != "ok":
                 wait = state.gate_wait(st, gate)
                 if record:
-                    trace.add(
-                        Gated(
-                            t_ms=t_ms,
-                            target=key,
-                            result=gate,
-                            wait_ms=wait * 1000.0,
-                            breaker=breaker,
-                            inflight=inflight,
-                            limit=limit,
-                            reject_p=reject_p,
-                            budget=budget,
-                        )
+                    events.append(
+                        Gated(t_ms, key, gate, wait * 1000.0, breaker, inflight, limit, reject_p, budget)
                     )
                 self._skip(run, trace, key, _GATE_REASONS[gate], gate, seconds=wait)
                 continue
@@ -346,22 +337,23 @@ class Engine:
                 last_error=run.last_error.get(key),
             )
             if record:
-                trace.add(
+                # positional, in field order (see `Gated`): once per target considered
+                events.append(
                     Gated(
-                        t_ms=t_ms,
-                        target=key,
-                        result=gate,
-                        wait_ms=0.0,
-                        breaker=breaker,
-                        inflight=inflight,
-                        limit=limit,
-                        reject_p=reject_p,
-                        budget=budget,
-                        go=clearance.ok,
-                        delay_ms=clearance.delay_s * 1000.0,
-                        code=clearance.code,
-                        reason=clearance.reason,
-                        out_of_time=clearance.out_of_time,
+                        t_ms,
+                        key,
+                        gate,
+                        0.0,
+                        breaker,
+                        inflight,
+                        limit,
+                        reject_p,
+                        budget,
+                        clearance.ok,
+                        clearance.delay_s * 1000.0,
+                        clearance.code,
+                        clearance.reason,
+                        clearance.out_of_time,
                     )
                 )
             if not clearance.ok:  # what the gate took is given back already

@@ -138,8 +138,10 @@ class TargetState:
     __slots__ = (
         "_block",
         "_block_changed",
+        "_breaker_rec",
         "_counters",
         "_counters_changed",
+        "_limiter_rec",
         "breaker",
         "budget",
         "limiter",
@@ -175,6 +177,9 @@ class TargetState:
         self._counters = counters or TargetCounters()
         self._block_changed = on_block
         self._counters_changed = on_counters
+        # the live records the facades step (never replaced): `consulted` reads them directly
+        self._breaker_rec = breaker.state_record
+        self._limiter_rec = limiter.state_record
 
     def observed_start_s(self) -> float | None:
         """Observed p50 time to get going here (TTFT, else duration), capped by the policy; None
@@ -417,11 +422,10 @@ class ResilienceState:
         `retry` (or hedge), which the retry budget must fund, the budget's balance (None otherwise:
         a first attempt deposits and consults nothing). Read from the records as `gate()` left
         them (cheap: no window is recomputed but the budget's, and only for a retry)."""
-        limiter = state.limiter
-        limit = limiter.limit
+        limit = state.limiter.limit
         return (
-            state.breaker.state_record.state,
-            limiter.inflight,
+            state._breaker_rec.state,
+            state._limiter_rec.inflight,
             None if limit >= _UNLIMITED else limit,
             state.throttle.last_probability,
             state.budget.balance() if retry else None,

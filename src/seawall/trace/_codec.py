@@ -253,17 +253,18 @@ def _blob(body: Text, blobs: dict[str, bytes]) -> Text:
 def summary(record: TraceRecord) -> TraceSummary:
     """The record's row in a listing (what stores index)."""
     error = record.error
+    # positional, in field order: the writer thread builds one per trace
     return TraceSummary(
-        id=record.id,
-        ts=record.ts,
-        model=record.model,
-        status=record.status,
-        stream=record.stream,
-        duration_ms=record.duration_ms,
-        attempts=len(record.attempts),
-        answered_by=record.answered_by,
-        error_class=None if error is None else error.error_class,
-        conversation_id=conversation_id(record),
+        record.id,
+        record.ts,
+        record.model,
+        record.status,
+        record.stream,
+        record.duration_ms,
+        len(record.attempts),
+        record.answered_by,
+        None if error is None else error.error_class,
+        conversation_id(record),
     )
 
 

@@ -125,12 +125,12 @@ class Trace:
 
     # -- time ----------------------------------------------------------------------------------------
     def ms(self) -> float:
-        """Milliseconds since the request arrived."""
-        return ms3(self._clock.now() - self.t0)
+        """Milliseconds since the request arrived (`ms3`, inlined: these run several times a request)."""
+        return round((self._clock.now() - self.t0) * 1_000_000.0) / 1000.0
 
     def offset_ms(self, at: float) -> float:
-        """A reading of the same clock, as milliseconds since the request arrived."""
-        return ms3(at - self.t0)
+        """A reading of the same clock, as milliseconds since the request arrived (`ms3`, inlined)."""
+        return round((at - self.t0) * 1_000_000.0) / 1000.0
 
     # -- what the engine records -----------------------------------------------------------------------
     def add(self, event: AnyEvent) -> None:

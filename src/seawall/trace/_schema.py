@@ -205,7 +205,7 @@ class BreakerChanged(Event, tag="breaker", frozen=True, kw_only=True, gc=False):
     attempt: int | None = None
 
 
-class Gated(Event, tag="gate", frozen=True, kw_only=True, omit_defaults=True, gc=False):
+class Gated(Event, tag="gate", frozen=True, omit_defaults=True, gc=False):
     """One resilience decision about a target, with what it consulted.
 
     The gate: `result` is `ok`, `blocked`, `breaker`, `throttled` or `saturated`; `wait_ms` how long
@@ -214,8 +214,12 @@ class Gated(Event, tag="gate", frozen=True, kw_only=True, omit_defaults=True, gc
     hedge (which the retry budget must fund), the budget's balance at that moment (None for a
     first attempt, which consults no budget). After an open gate, the clearance: `go` (may the
     attempt start), after what backoff (`delay_ms`, its jitter drawn), or why not (`code`,
-    `reason`; `out_of_time` when it means the deadline). `go` is None when the gate was closed."""
+    `reason`; `out_of_time` when it means the deadline). `go` is None when the gate was closed.
 
+    Positional in this order, `t_ms` first (the engine builds one per target it considers, and
+    keywords cost several times more); the JSON form is the same either way."""
+
+    t_ms: float  # declared again to make it positional (the base's is keyword-only)
     target: str
     result: str
     wait_ms: float

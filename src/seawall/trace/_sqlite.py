@@ -17,8 +17,9 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from seawall.trace import _sqlite_index as index
 from seawall.trace import _sqlite_upkeep as upkeep
@@ -32,12 +33,40 @@ _COLUMNS = (
     "id, ts, model, status, stream, duration_ms, attempts, answered_by, error_class, conversation_id, record"
 )
 WAL_LIMIT = 16 * 1024 * 1024
-_ROWS_PER_INSERT = 256  # x 11 columns: far below SQLite's 32,766 bound variables
+_ROWS_PER_INSERT = 256  # x 11 columns: far below SQLite's 32,766 bound variables (a power of two)
+
+
+# sqlite3 binds str, int, float and bytearray directly, but looks for an adapter for bytes and
+# None, formatting and dropping an AttributeError on the way (~2,000 instructions a value, more
+# than the rest of the row). So the record is bound as a bytearray, and the optional columns a
+# row lacks (`answered_by` on a failure, `error_class` on a success, `conversation_id` mostly)
+# are written as NULL in the statement instead of bound: a batch's rows go in groups by which of
+# them they lack (`absent`, a bit per column), each group by its own few statements.
+_OPTIONAL = (7, 8, 9)  # positions of answered_by, error_class, conversation_id in `_COLUMNS`
+
+
+def _chunks(n: int) -> Iterator[tuple[int, int]]:
+    """The (start, end) of the INSERTs that store `n` rows: a power of two rows each, largest first
+    (100 rows: 64, 32, 4). Preparing a multi-row INSERT costs half as much again as running it, so
+    the few statements of these sizes are prepared once and then come from sqlite3's statement
+    cache, whatever the size of a batch."""
+    start, size = 0, _ROWS_PER_INSERT
+    while start < n:
+        while size > n - start:
+            size //= 2
+        yield start, start + size
+        start += size
 
 
 @functools.cache
-def _insert_sql(rows: int) -> str:
-    values = ",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * rows)
+def _insert_sql(rows: int, absent: int = 0) -> str:
+    """The INSERT of `rows` rows, NULL in the optional columns of the bits of `absent` (answered_by
+    1, error_class 2, conversation_id 4), bound parameters everywhere else."""
+    marks = ["?"] * 11
+    for bit, position in enumerate(_OPTIONAL):
+        if absent & (1 << bit):
+            marks[position] = "NULL"
+    values = ",".join(["(" + ",".join(marks) + ")"] * rows)
     return f"INSERT OR IGNORE INTO traces ({_COLUMNS}) VALUES {values}"
 
 
@@ -72,29 +101,36 @@ class SQLiteTraceStore:
 
     # -- writing ---------------------------------------------------------------------------------
     def write_batch(self, items: Sequence[StoredTrace]) -> None:
-        rows = []
+        groups: dict[int, tuple[list[list[Any]], list[StoredTrace]]] = {}  # by `absent`: rows, items
         blob_rows: dict[str, bytes] = {}
+        configs = self._configs
         for item in items:
-            blob_rows.update(item.blobs)
+            if item.blobs:
+                blob_rows.update(item.blobs)
             config = item.config_hash
-            if config is not None and config in self._configs:
-                blob_rows[config] = self._configs[config]  # kept while a trace names it
+            if config is not None and config not in blob_rows and config in configs:
+                blob_rows[config] = configs[config]  # kept while a trace names it
             s = item.summary
-            rows.append(
-                (
-                    s.id,
-                    s.ts,
-                    s.model,
-                    s.status,
-                    int(s.stream),
-                    s.duration_ms,
-                    s.attempts,
-                    s.answered_by,
-                    s.error_class,
-                    s.conversation_id,
-                    item.data,
-                )
-            )
+            row = [s.id, s.ts, s.model, s.status, int(s.stream), s.duration_ms, s.attempts]
+            absent = 0
+            if (answered := s.answered_by) is None:
+                absent = 1
+            else:
+                row.append(answered)
+            if (error := s.error_class) is None:
+                absent |= 2
+            else:
+                row.append(error)
+            if (conversation := s.conversation_id) is None:
+                absent |= 4
+            else:
+                row.append(conversation)
+            row.append(bytearray(item.data))
+            group = groups.get(absent)
+            if group is None:
+                group = groups[absent] = ([], [])
+            group[0].append(row)
+            group[1].append(item)
         with self._lock:
             db = self._db
             db.execute("BEGIN")
@@ -103,11 +139,15 @@ class SQLiteTraceStore:
                     db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", list(blob_rows.items()))
                 refs: list[index.Refs] = []
                 # One statement for many rows: SQLite runs it in one step, so the GIL is given up
-                # once per chunk, not once per row (each hand-off can stall the event loop).
-                for start in range(0, len(rows), _ROWS_PER_INSERT):
-                    chunk = rows[start : start + _ROWS_PER_INSERT]
-                    cursor = db.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
-                    refs.extend(self._refs(cursor, items[start : start + _ROWS_PER_INSERT]))
+                # once per chunk, not once per row (each hand-off can stall the event loop). Rowids
+                # still only grow; within a batch they follow the groups, not arrival (listings
+                # go by id).
+                for absent, (rows, stored) in groups.items():
+                    for start, end in _chunks(len(rows)):
+                        chunk = rows[start:end]
+                        sql = _insert_sql(len(chunk), absent)
+                        cursor = db.execute(sql, [value for row in chunk for value in row])
+                        refs.extend(self._refs(cursor, stored[start:end]))
                 # what finds a trace (targets, errors, text) is indexed later, off this thread's
                 # path (`maintain`); what retention must see to keep its blobs is written now
                 index.add_refs_of(db, refs)
@@ -123,7 +163,8 @@ class SQLiteTraceStore:
         n = len(items)
         last = cursor.lastrowid
         if cursor.rowcount == n and last is not None:
-            return [(last - n + 1 + i, item.config_hash, tuple(item.blobs)) for i, item in enumerate(items)]
+            first = last - n + 1
+            return [(first + i, item.config_hash, item.blobs.keys()) for i, item in enumerate(items)]
         by_id = {item.summary.id: item for item in items}
         marks = ",".join("?" * len(by_id))
         found = self._db.execute(f"SELECT rowid, id FROM traces WHERE id IN ({marks})", list(by_id))
@@ -203,7 +244,7 @@ class SQLiteTraceStore:
         return upkeep.size_bytes(self._db, self._lock)
 
     def reclaim(self) -> int:
-        """Give free pages back to the file system (stores created at layout 1); returns bytes."""
+        """Give free pages back to the file system (stores created at layout 1 or later); returns bytes."""
         return upkeep.reclaim(self._db, self._lock)
 
     def close(self) -> None:

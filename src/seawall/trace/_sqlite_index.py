@@ -1,7 +1,7 @@
 """What the SQLite store keeps beside each trace row to find it, and how it adds and removes it.
 
-One `Entry` per trace: the targets its attempts went to (`trace_targets`), the classes of error it
-met (`trace_errors`), its request and answer
+One `Entry` per trace: the model it asked for (`trace_models`), the targets its attempts went to
+(`trace_targets`), the classes of error it met (`trace_errors`), its request and answer
 text (the contentless `trace_text` FTS5 index: removing a document needs its text again, given by
 `entry_of` from the stored record exactly as `to_stored` gave it when it was written), the body
 blobs it points to (`trace_blobs`) and the config it ran under (`trace_configs`, a rowid range per
@@ -31,6 +31,7 @@ class Entry(NamedTuple):
     blobs: tuple[str, ...]
     config_hash: str | None
     conversation_id: str | None = None
+    model: str | None = None
     readable: bool = True
     """False: the stored record could not be read back, so its targets and text are unknown."""
 
@@ -59,6 +60,7 @@ def entry_of(rowid: int, trace_id: str, data: bytes, blobs: Mapping[str, bytes])
         hashes,
         record.config_hash,
         conversation_id(record),
+        record.model,
     )
 
 
@@ -80,7 +82,10 @@ def add(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool) -
 
 
 def add_found(db: sqlite3.Connection, entries: Sequence[Entry], *, text_index: bool) -> None:
-    """What finds `entries`: their targets, error classes and text."""
+    """What finds `entries`: their models, targets, error classes and text."""
+    models = [(e.model, e.id) for e in entries if e.model is not None]
+    if models:
+        db.executemany("INSERT OR IGNORE INTO trace_models VALUES (?, ?)", models)
     targets = [(t, e.id) for e in entries for t in e.targets]
     if targets:
         db.executemany("INSERT OR IGNORE INTO trace_targets VALUES (?, ?)", targets)
@@ -106,11 +111,16 @@ def add_refs_of(db: sqlite3.Connection, rows: Sequence[Refs]) -> None:
     blobs = [(h, rowid) for rowid, _config, hashes in rows for h in hashes]
     if blobs:
         db.executemany("INSERT OR IGNORE INTO trace_blobs VALUES (?, ?)", blobs)
-    ranges: dict[str, tuple[int, int]] = {}
+    ranges: dict[str, list[int]] = {}  # config: [lowest rowid, highest]
     for rowid, config, _hashes in rows:
         if config:
-            low, high = ranges.get(config, (rowid, rowid))
-            ranges[config] = (min(low, rowid), max(high, rowid))
+            bounds = ranges.get(config)
+            if bounds is None:
+                ranges[config] = [rowid, rowid]
+            elif rowid > bounds[1]:
+                bounds[1] = rowid
+            elif rowid < bounds[0]:
+                bounds[0] = rowid
     if ranges:
         db.executemany(
             "INSERT INTO trace_configs VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE SET "
@@ -127,6 +137,10 @@ def remove(
     been indexed yet (and a contentless index must not be told to delete what it never had)."""
     low, high = indexed
     db.executemany(
+        "DELETE FROM trace_models WHERE model = ? AND id = ?",
+        [(e.model, e.id) for e in entries if e.model is not None],
+    )
+    db.executemany(
         "DELETE FROM trace_targets WHERE target = ? AND id = ?",
         [(t, e.id) for e in entries for t in e.targets],
     )
@@ -138,6 +152,11 @@ def remove(
     # errors the slow way; its text stays in the index, where it matches no trace (rowids are not
     # reused)
     unreadable = [(e.id,) for e in entries if not e.readable]
+    # (its model is in its row, still there: an indexed delete)
+    db.executemany(
+        "DELETE FROM trace_models WHERE model = (SELECT model FROM traces WHERE id = ?1) AND id = ?1",
+        unreadable,
+    )
     db.executemany("DELETE FROM trace_targets WHERE id = ?", unreadable)
     db.executemany("DELETE FROM trace_errors WHERE id = ?", unreadable)
     if text_index:

@@ -1,10 +1,11 @@
 """A `TraceQuery` as SQLite SQL (the store's listing), and a search as an FTS5 query.
 
 Rows come newest first by id (ids start with the time in ms), and `before` pages with an index range,
-never an OFFSET. The indexes that serve equality filters (`model`, `status`, `conversation_id`, and
-`trace_targets` and `trace_errors` for a target and an error class) are ordered by id after the
-filtered column, so SQLite reads matching rows in the order it returns them and stops at the limit; a
-target or error class filter reads its side table first for the same reason. Only failed requests
+never an OFFSET. The indexes that serve equality filters (`status`, `conversation_id`, and
+`trace_targets`, `trace_errors` and `trace_models` for a target, an error class and a model) are
+ordered by id after the filtered column, so SQLite reads matching rows in the order it returns them
+and stops at the limit; a target, error class or model filter reads its side table first for the
+same reason. Only failed requests
 are in the status index: a status filter of failures says so (`status >= 400`, the index's condition,
 for SQLite to see it may use it); one that includes others (`ok`, `2xx`), most rows, is checked on
 each row in id order.
@@ -45,6 +46,9 @@ def list_sql(query: TraceQuery, *, text_index: bool) -> tuple[str, list[Any]]:
     elif query.error_class:
         source, order = "trace_errors x JOIN traces t ON t.id = x.id", "x.id"
         add("x.error_class = ?", query.error_class)
+    elif query.model:
+        source, order = "trace_models x JOIN traces t ON t.id = x.id", "x.id"
+        add("x.model = ?", query.model)
     else:
         source, order = "traces t", "t.id"
     # a time window is a range of ids (they start with the arrival time in ms), then exactly by ts
@@ -52,7 +56,7 @@ def list_sql(query: TraceQuery, *, text_index: bool) -> tuple[str, list[Any]]:
         add(f"{order} >= ? AND t.ts >= ?", id_bound(query.since), query.since)
     if query.until is not None:
         add(f"{order} < ? AND t.ts < ?", id_bound(query.until, after=True), query.until)
-    if query.model:
+    if query.model and (query.target or query.error_class):  # else the side table's rows are read
         add("t.model = ?", query.model)
     if query.status:
         add(_status(query.status), *(bound for pair in query.status for bound in pair))
@@ -87,8 +91,9 @@ def id_bound(ts: float, *, after: bool = False) -> str:
 
 
 def needs_index(query: TraceQuery) -> bool:
-    """Whether `query` reads what the store indexes after writing (targets, error classes, text)."""
-    return bool(query.target or query.error_class or query.text)
+    """Whether `query` reads what the store indexes after writing (models, targets, error classes,
+    text)."""
+    return bool(query.model or query.target or query.error_class or query.text)
 
 
 def _status(ranges: tuple[StatusRange, ...]) -> str:

@@ -1,16 +1,18 @@
 """The SQLite trace store's tables, their layout version (`PRAGMA user_version`), and migrations.
 
 Layout 0 (every store written before layouts were numbered, version 1 records included): `traces`
-(summary columns, then `record`) and `blobs`. Layout 1 adds what finding traces needs:
+(summary columns, then `record`) and `blobs`. Layout 1 added what finding traces needs; layout 2
+moved the model from an index on `traces` to a side table the maintenance thread fills (an index
+on the table costs every write; see below). Layout 2:
 
-- `traces.conversation_id`, and indexes on `model`, `status` and `conversation_id` each followed
-  by `id`, so a listing filtered by one of them reads its rows in the order it returns them (a time
-  window needs no index: ids start with the time in ms, so it is a range of ids). The last two are
-  partial: only failed requests (status >= 400, what a status filter usually looks for; most rows
-  are successes, found by reading rows in id order), only rows with a conversation id;
-- `trace_targets (target, id)`: every target an attempt of a trace went to, and `trace_errors
-  (error_class, id)`: every class of error its attempts and its answer had (by trace id, for the
-  same reason);
+- `traces.conversation_id`, and indexes on `status` and `conversation_id` each followed by `id`,
+  so a listing filtered by one of them reads its rows in the order it returns them (a time window
+  needs no index: ids start with the time in ms, so it is a range of ids). Both are partial: only
+  failed requests (status >= 400, what a status filter usually looks for; most rows are
+  successes, found by reading rows in id order), only rows with a conversation id;
+- `trace_models (model, id)`: the model each trace asked for, `trace_targets (target, id)`: every
+  target an attempt of a trace went to, and `trace_errors (error_class, id)`: every class of error
+  its attempts and its answer had (by trace id, for the same reason);
 - `trace_text`: an FTS5 index of each trace's request and answer text, *contentless* (it keeps the
   index, never a copy of the text: a delete gives the text again, recomputed from the record);
 - `trace_blobs (hash, trace)`: which traces point to which body blob, and `trace_configs (hash,
@@ -18,12 +20,16 @@ Layout 0 (every store written before layouts were numbered, version 1 records in
   deletes a blob only once nothing names it;
 - `meta`: `text_version` (what `_text` produced the index), `index_below` (rows with a lower rowid,
   stored before the migration, are not indexed yet), `indexed_upto` (rows with a higher rowid, stored
-  since, are not in `trace_targets`, `trace_errors` and `trace_text` yet: the recorder's writer only
-  stores a trace and its blob and config references; the maintenance thread indexes the rest when
-  the writer is not busy, see `_sqlite_upkeep`) and `refs_complete` (every row's blob and config
-  references are known).
+  since, are not in `trace_models`, `trace_targets`, `trace_errors` and `trace_text` yet: the
+  recorder's writer only stores a trace and its blob and config references; the maintenance thread
+  indexes the rest when the writer is not busy, see `_sqlite_upkeep`) and `refs_complete` (every
+  row's blob and config references are known).
 
-A trace's rowid is its key in the text index and `trace_blobs`. A store created at layout 1
+Layout 1 had an index `traces_model (model, id)` instead of `trace_models`: written with each row,
+it cost the writer thread 4% of a trace's write (`benchmarks/server_instructions.py`). Migrating
+1 → 2 fills `trace_models` from the rows' `model` column and drops the index.
+
+A trace's rowid is its key in the text index and `trace_blobs`. A store created at layout 1 or later
 declares it (`n INTEGER PRIMARY KEY AUTOINCREMENT`), so it never changes and is never given to
 another trace; a migrated store keeps its implicit rowid, which SQLite's own operations keep too
 (Seawall never runs a full `VACUUM`, which keeps rowids in practice but does not promise to for a
@@ -48,7 +54,7 @@ from seawall.trace._text import TEXT_VERSION
 
 log = logging.getLogger("seawall.trace")
 
-LAYOUT = 1
+LAYOUT = 2
 """The layout this code writes (`PRAGMA user_version`)."""
 
 _TRACES_V1 = """
@@ -69,11 +75,13 @@ CREATE TABLE traces (
 CREATE TABLE blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
-_ADDED_IN_1 = """
-CREATE INDEX IF NOT EXISTS traces_model ON traces (model, id);
+_ADDED = """
 CREATE INDEX IF NOT EXISTS traces_failed ON traces (status, id) WHERE status >= 400;
 CREATE INDEX IF NOT EXISTS traces_conversation ON traces (conversation_id, id)
   WHERE conversation_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS trace_models (
+  model TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (model, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trace_targets (
   target TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (target, id)
 ) WITHOUT ROWID;
@@ -118,6 +126,8 @@ def prepare(db: sqlite3.Connection, source: str) -> None:
             _create(db)
         elif layout == 0:
             _migrate_0(db)
+        elif layout == 1:
+            _migrate_1(db)
         if _text_version(db) != TEXT_VERSION:
             _rebuild_text_index(db)
         db.execute(f"PRAGMA user_version = {LAYOUT}")
@@ -140,7 +150,7 @@ def _text_version(db: sqlite3.Connection) -> int | None:
 
 
 def _create(db: sqlite3.Connection) -> None:
-    for statement in (_TRACES_V1 + _ADDED_IN_1).split(";"):
+    for statement in (_TRACES_V1 + _ADDED).split(";"):
         if statement.strip():
             db.execute(statement)
     has_text = _create_text_index(db)
@@ -148,11 +158,11 @@ def _create(db: sqlite3.Connection) -> None:
 
 
 def _migrate_0(db: sqlite3.Connection) -> None:
-    """Layout 0 → 1: add a column and the side tables; the rows are indexed later (`maintain`)."""
+    """Layout 0 → 2: add a column and the side tables; the rows are indexed later (`maintain`)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(traces)")}
     if "conversation_id" not in columns:
         db.execute("ALTER TABLE traces ADD COLUMN conversation_id TEXT")
-    for statement in _ADDED_IN_1.split(";"):
+    for statement in _ADDED.split(";"):
         if statement.strip():
             db.execute(statement)
     has_text = _create_text_index(db)
@@ -165,6 +175,17 @@ def _migrate_0(db: sqlite3.Connection) -> None:
         text_version=TEXT_VERSION if has_text else 0,
     )
     log.info("trace store: migrated to layout %d; %d existing traces will be indexed", LAYOUT, top)
+
+
+def _migrate_1(db: sqlite3.Connection) -> None:
+    """Layout 1 → 2: the model moves from an index on `traces` to `trace_models`, filled here for
+    every row (rows not indexed yet are added again by `maintain`, which ignores what is there)."""
+    for statement in _ADDED.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("INSERT OR IGNORE INTO trace_models SELECT model, id FROM traces WHERE model IS NOT NULL")
+    db.execute("DROP INDEX IF EXISTS traces_model")
+    log.info("trace store: migrated to layout %d", LAYOUT)
 
 
 def _create_text_index(db: sqlite3.Connection) -> bool:

@@ -13,6 +13,7 @@ from seawall.trace._codec import BLOB_MIN, decode, encode, from_stored, summary,
 from seawall.trace._schema import (
     SCHEMA_VERSION,
     ErrorInfo,
+    Gated,
     ResponsePart,
     Skipped,
     TraceRecord,
@@ -250,3 +251,26 @@ def test_v2_json_written_by_someone_else_still_reads() -> None:
     out = to_json(rec)
     pretty = orjson.dumps(dict(reversed(list(out.items()))), option=orjson.OPT_INDENT_2)
     assert decode(pretty) == rec
+
+
+def test_a_gate_event_built_positionally_is_the_one_built_by_keywords() -> None:
+    """The engine builds `gate` events positionally (t_ms first); their JSON form is unchanged."""
+    by_position = Gated(0.25, "p/x", "ok", 0.0, "closed", 1, None, 0.0, None, True)
+    by_keyword = Gated(
+        t_ms=0.25,
+        target="p/x",
+        result="ok",
+        wait_ms=0.0,
+        breaker="closed",
+        inflight=1,
+        limit=None,
+        reject_p=0.0,
+        go=True,
+    )
+    assert by_position == by_keyword
+    assert msgspec.json.encode(by_position) == (
+        b'{"type":"gate","t_ms":0.25,"target":"p/x","result":"ok","wait_ms":0.0,"breaker":"closed",'
+        b'"inflight":1,"limit":null,"reject_p":0.0,"go":true}'
+    )
+    rec = record(events=(by_position,))
+    assert decode(encode(rec)) == rec

@@ -101,7 +101,6 @@ def test_a_layout_0_store_migrates_lists_at_once_and_is_indexed_afterwards(tmp_p
     store = SQLiteTraceStore(str(path))
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == LAYOUT
     assert [r.id for r in store.list()] == ["0003", "0002", "0001"]
-    assert [r.id for r in store.list(TraceQuery(status=((200, 200),), model="m"))] == ["0003", "0002", "0001"]
     assert store.get("0001") == OLD[0]
     # not indexed yet: the side tables hold nothing of the old rows
     assert store.unindexed() == 3
@@ -114,6 +113,12 @@ def test_a_layout_0_store_migrates_lists_at_once_and_is_indexed_afterwards(tmp_p
     # two steps of two old rows (newest first), then the sweep and the new row
     assert _index_all(store) == 2
     assert store.unindexed() == 0
+    assert [r.id for r in store.list(TraceQuery(status=((200, 200),), model="m"))] == [
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ]
     assert [r.id for r in store.list(TraceQuery(text="new words"))] == ["0004"]
     assert [r.id for r in store.list(TraceQuery(target="old/m"))] == ["0003", "0002", "0001"]
     assert [r.id for r in store.list(TraceQuery(text="ORD-4242"))] == ["0003", "0001"]
@@ -207,4 +212,55 @@ def test_a_new_store_gives_free_pages_back(tmp_path: Path) -> None:
     store = SQLiteTraceStore(str(tmp_path / "t.db"))
     assert store._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_a_layout_1_store_moves_its_model_index_to_the_side_table(tmp_path: Path) -> None:
+    """Layout 1 indexed `traces.model` as each row was written; layout 2 keeps the model in
+    `trace_models`, which the maintenance thread fills: migrating fills it for every row."""
+    path = tmp_path / "t.db"
+    store = SQLiteTraceStore(str(path))
+    recs = [record(f"000{i}", ts=float(i), model="a" if i % 2 else "b") for i in range(1, 4)]
+    store.write_batch([to_stored(r, encode(r)) for r in recs[:2]])
+    _index_all(store)
+    store.write_batch([to_stored(recs[2], encode(recs[2]))])  # stored, not indexed yet
+    store.close()
+    db = sqlite3.connect(path)  # as layout 1 left it: an index on model, no side table
+    db.executescript(
+        "DROP TABLE trace_models; CREATE INDEX traces_model ON traces (model, id); PRAGMA user_version = 1;"
+    )
+    db.close()
+    store = SQLiteTraceStore(str(path))
+    db = store._db
+    assert db.execute("PRAGMA user_version").fetchone()[0] == LAYOUT == 2
+    assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'traces_model'").fetchone() is None
+    assert set(db.execute("SELECT model, id FROM trace_models")) == {
+        ("a", "0001"),
+        ("b", "0002"),
+        ("a", "0003"),
+    }
+    assert store.unindexed() == 1
+    assert [r.id for r in store.list(model="a")] == ["0003", "0001"]
+    assert store.unindexed() == 0
+    assert store.delete_oldest(1) == 1
+    assert set(db.execute("SELECT model, id FROM trace_models")) == {("b", "0002"), ("a", "0003")}
+    new = record("0004", ts=4.0, model="b")
+    store.write_batch([to_stored(new, encode(new))])
+    assert [r.id for r in store.list(model="b")] == ["0004", "0002"]
+    store.close()
+
+
+def test_deleting_a_row_whose_record_cannot_be_read_takes_its_model_out_too(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(str(tmp_path / "t.db"))
+    recs = [
+        record("0001", model="a", attempts=(attempt(provider="p", model="x"),)),
+        record("0002", model="a"),
+    ]
+    store.write_batch([to_stored(r, encode(r)) for r in recs])
+    _index_all(store)
+    store._db.execute("UPDATE traces SET record = x'7b' WHERE id = '0001'")  # written by who knows what
+    assert store.delete_oldest(1) == 1
+    assert list(store._db.execute("SELECT model, id FROM trace_models")) == [("a", "0002")]
+    assert list(store._db.execute("SELECT id FROM trace_targets")) == []
+    assert [r.id for r in store.list(model="a")] == ["0002"]
     store.close()
