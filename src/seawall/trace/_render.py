@@ -82,6 +82,19 @@ def render_trace(rec: TraceRecord) -> str:
         lines.append(f"  response: {_short(resp.body)}")
     if rec.answered_by:
         lines.append(f"  answered by {rec.answered_by}")
+    quality = rec.quality
+    if quality is not None:
+        probe = quality.probe
+        if probe is not None:
+            verdict = "no verdict" if probe.passed is None else ("passed" if probe.passed else "FAILED")
+            why = f" ({probe.detail})" if probe.detail else ""
+            battery = f"; battery: {probe.battery}" if probe.battery else ""
+            lines.append(
+                f"  canary probe {probe.suite}/{probe.probe} of {probe.target}: {verdict}{why}{battery}"
+            )
+        for event in quality.events:
+            moved = f"{event.old} -> {event.new}" if event.old is not None else event.new
+            lines.append(f"  quality {event.kind} at {event.target}: {moved} ({event.reason})")
     lines.append("  timeline (since arrival):")
     lines.extend(f"  {line}" for line in timeline(rec))
     return "\n".join(lines)

@@ -91,3 +91,25 @@ def test_a_json_answer_and_an_error_render() -> None:
     assert "error: 502 upstream_error all_targets_failed: all failed" in out
     assert f"response: {ANSWER}" in out
     assert "route:" not in out
+
+
+def test_a_probe_shows_its_verdict_and_what_quality_concluded() -> None:
+    from msgspec.structs import replace
+
+    from seawall.trace._schema import ProbeNote, QualityEvent, QualityNote
+
+    note = QualityNote(
+        ProbeNote("builtin", "arith-1", "alpha/a", False, "expected 42, got 44", "model identity changed"),
+        (
+            QualityEvent(
+                kind="transition", target="alpha/a", old="healthy", new="degraded", reason="CUSUM 12.3 >= 12"
+            ),
+        ),
+    )
+    out = render_trace(replace(record(), quality=note))
+    assert (
+        "canary probe builtin/arith-1 of alpha/a: FAILED (expected 42, got 44); "
+        "battery: model identity changed" in out
+    )
+    assert "quality transition at alpha/a: healthy -> degraded (CUSUM 12.3 >= 12)" in out
+    assert "canary probe" not in render_trace(record())
