@@ -19,7 +19,7 @@ import msgspec
 import orjson
 
 from seawall._clock import Clock
-from seawall._types import ChatRequest, Target
+from seawall._types import ChatRequest, Priority, Target
 from seawall.config import GatewayConfig, TargetPolicies
 from seawall.engine import Engine, ModelRoute
 from seawall.ingress import OPENAI
@@ -85,10 +85,11 @@ class Asked:
 
 async def ask_probe(gateway: Gateway, key: str, probe: Probe) -> Asked:
     """Ask `probe` of target `key` through its probe route: one attempt at that target alone, with
-    the probe deadline, never cached or counted as client traffic; the answer checked. The trace
-    is returned, not recorded (the caller adds the verdict first)."""
+    the probe deadline, at batch priority, never cached or counted as client traffic; the answer
+    checked. The trace is returned, not recorded (the caller adds the verdict first)."""
     body = probe.body(key)
-    request = ChatRequest(body=body, model=key, probe_target=key)
+    # batch priority: under overload a probe is shed before any client request
+    request = ChatRequest(body=body, model=key, probe_target=key, priority=Priority.BATCH)
     kept: list[TraceRecord] = []
     exchange = gateway.exchange(OPENAI, orjson.dumps(body), {}, parse=lambda: request, record=kept.append)
     await exchange.complete()

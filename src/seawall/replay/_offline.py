@@ -22,6 +22,7 @@ import msgspec
 
 from seawall._exchange import Relay
 from seawall._gateway import Gateway
+from seawall._types import Priority
 from seawall.config import GatewayConfig
 from seawall.engine import TargetHealth
 from seawall.errors import SeawallError
@@ -169,6 +170,8 @@ async def _run(
         if probe is not None:  # a canary probe: its own route, as when it ran
             request = dialect.parse(raw, headers)
             request.probe_target = probe.target
+            if record.route is not None:
+                request.priority = Priority(record.route.priority)
             exchange = gateway.exchange(dialect, raw, headers, parse=lambda: request, record=sink)
         else:
             exchange = gateway.exchange(dialect, raw, headers, record=sink)
