@@ -13,16 +13,19 @@ import asyncio
 import dataclasses
 import logging
 import random
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import msgspec
 import orjson
 
 from seawall._clock import Clock
+from seawall._exchange import Exchange
 from seawall._types import ChatRequest, Priority, Target
 from seawall.config import GatewayConfig, TargetPolicies
 from seawall.engine import Engine, ModelRoute
-from seawall.ingress import OPENAI
+from seawall.errors import SeawallError
+from seawall.ingress import OPENAI, IngressDialect
 from seawall.quality._feed import OnlineFeed
 from seawall.quality._identity import Identity
 from seawall.quality._monitor import QualityMonitor
@@ -33,8 +36,26 @@ from seawall.quality._verify import ProbeAnswer
 from seawall.quality._webhook import Webhook
 from seawall.trace._schema import Attempt, ProbeNote, QualityEvent, QualityNote, TraceRecord
 
-if TYPE_CHECKING:
-    from seawall._gateway import Gateway
+
+class ProbeHost(Protocol):
+    """What quality needs of the gateway (`seawall.Gateway` is one): its config, the request
+    lifecycle a probe goes through, and recording a probe's trace."""
+
+    config: GatewayConfig
+
+    def exchange(
+        self,
+        dialect: IngressDialect,
+        raw: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        parse: Callable[[], ChatRequest] | None = None,
+        error: SeawallError | None = None,
+        record: Callable[[TraceRecord], None] | None = None,
+    ) -> Exchange: ...
+
+    def record_probe(self, record: TraceRecord) -> None: ...
+
 
 log = logging.getLogger("seawall.quality")
 
@@ -83,7 +104,7 @@ class Asked:
     records: tuple[TraceRecord, ...]
 
 
-async def ask_probe(gateway: Gateway, key: str, probe: Probe) -> Asked:
+async def ask_probe(gateway: ProbeHost, key: str, probe: Probe) -> Asked:
     """Ask `probe` of target `key` through its probe route: one attempt at that target alone, with
     the probe deadline, at batch priority, never cached or counted as client traffic; the answer
     checked. The trace is returned, not recorded (the caller adds the verdict first)."""
@@ -101,7 +122,7 @@ async def ask_probe(gateway: Gateway, key: str, probe: Probe) -> Asked:
 
 
 class QualityService:
-    def __init__(self, gateway: Gateway, engine: Engine, *, clock: Clock, rng: random.Random) -> None:
+    def __init__(self, gateway: ProbeHost, engine: Engine, *, clock: Clock, rng: random.Random) -> None:
         self.gateway = gateway
         self.engine = engine
         self.config = gateway.config
