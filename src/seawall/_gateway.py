@@ -380,8 +380,9 @@ class Gateway:
         quality = self.quality
         if quality is not None:
             for entry in targets:
-                entry["quality"] = quality.view(entry["target"])
-                entry["identity"] = quality.monitor.identity_view(entry["target"])
+                identity = quality.monitor.identity_view(entry["target"])
+                entry["quality"] = {**quality.view(entry["target"]), "identity": identity}
+                entry["identity"] = identity
         return {
             "targets": targets,
             "admission": admission,

@@ -284,6 +284,7 @@ def test_a_served_gateway_moves_sdk_traffic_off_a_degraded_target_and_shows_why(
             healthy = poll(lambda e: e["quality"]["state"] == "healthy")
             assert healthy["quality"]["state"] == "healthy"
             assert healthy["identity"]["system_fingerprint"] == "fp_seawall_sim"
+            assert healthy["quality"]["identity"] == healthy["identity"]
             assert client.chat.completions.create(
                 model="chat", messages=[{"role": "user", "content": "hi"}]
             ).model == ("alpha-model")
