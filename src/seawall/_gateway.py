@@ -43,7 +43,7 @@ from seawall.providers._base import Provider
 from seawall.trace import Trace, TraceRecorder, open_store
 from seawall.trace._redact import redactor
 from seawall.trace._retention import Maintenance, RetentionPolicy
-from seawall.trace._schema import TraceRecord
+from seawall.trace._schema import ContextNote, TraceRecord
 from seawall.trace._store import TraceStore
 
 if TYPE_CHECKING:
@@ -277,6 +277,9 @@ class Gateway:
             trace = self._trace("", dialect, False, raw, kept, reading=reading)
             return Exchange(self.engine, finish, dialect, trace, None, error=exc, capture_token=token)
         trace = self._trace(request.model, dialect, request.stream, raw, kept, reading=reading)
+        ref = request.context
+        if ref is not None:  # what the client named, in its trace (the binding's verdict is added later)
+            trace.context = ContextNote(ref.conversation, ref.version, ref.snapshot)
         return Exchange(self._engine(), finish, dialect, trace, request, capture_token=token)
 
     def _trace(

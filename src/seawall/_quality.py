@@ -260,6 +260,13 @@ class QualityService:
                 self.online_capped += 1
         return record
 
+    def identity_of(self, provider: str, model: str) -> tuple[str | None, str | None] | None:
+        """The (response model, system_fingerprint) target `provider/model` last answered with, or
+        None before its first answer (what the response cache keys on)."""
+        models = self._last.get(provider)
+        last = models.get(model) if models is not None else None
+        return None if last is None else (last[0], last[1])
+
     def _identity(self, a: Attempt, ts: float) -> list[QualityEvent]:
         ident = (a.response_model, a.system_fingerprint, a.service_tier)
         self._last.setdefault(a.provider, {})[a.model] = (*ident, ts + IDENTITY_REFRESH_S)

@@ -33,6 +33,16 @@ class Priority(StrEnum):
     BATCH = "batch"
 
 
+@dataclass(frozen=True, slots=True)
+class ContextRef:
+    """A request's conversation state and retrieval snapshot, as the client named them
+    (docs/context.md): the conversation id, its state version, the snapshot's content hash."""
+
+    conversation: str | None = None
+    version: int | None = None
+    snapshot: str | None = None
+
+
 @dataclass(slots=True)
 class ChatRequest:
     """One client request, in canonical (OpenAI Chat Completions) form.
@@ -60,6 +70,12 @@ class ChatRequest:
     Anthropic extended thinking). Only a same-dialect target can serve the request; any other
     adapter raises this error (a 400 naming the parameter) instead of sending a partial request."""
     probe_target: str | None = None
+    context: ContextRef | None = None
+    """The conversation state and context snapshot the client named (`x-seawall-*` or `seawall`)."""
+    no_cache: bool = False
+    """The client's `cache-control: no-cache` (or `no-store`): not answered from the cache."""
+    no_store: bool = False
+    """The client's `cache-control: no-store`: the answer is not stored either."""
     """A canary probe of this one target (its key): never set from client input (docs/quality.md)."""
 
     @property

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from seawall._units import parse_duration, parse_size
 from seawall.config._base import PathError, Strict
+from seawall.config._context import CacheConfig, ContextConfig, ModelCacheConfig, ModelContextConfig
 from seawall.config._quality import ModelQualityConfig, QualityConfig
 from seawall.config._resilience import (
     ResilienceConfig,
@@ -92,6 +93,9 @@ class ModelConfig(Strict):
     resilience: ResilienceOverrides | None = None
     # canary probes of every target and what their quality does to routing (docs/quality.md)
     quality: ModelQualityConfig | None = None
+    # exact-match response caching (docs/cache.md); context snapshot consistency (docs/context.md)
+    cache: ModelCacheConfig | None = None
+    context: ModelContextConfig = Field(default_factory=ModelContextConfig)
 
 
 class ServerConfig(Strict):
@@ -236,6 +240,8 @@ class GatewayConfig(Strict):
     state: str = "memory"
     resilience: ResilienceConfig = Field(default_factory=lambda: ResilienceConfig())  # noqa: PLW0108 (defined below)
     quality: QualityConfig | None = None
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
 
     @field_validator("state")
     @classmethod

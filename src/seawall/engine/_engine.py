@@ -229,6 +229,16 @@ class Engine:
             )
         return route
 
+    def first_choice(self, model: str) -> Target | None:
+        """The target a request for `model` would try first as things stand (health applied; in a
+        tier of several, the first listed: no weighted draw is made). None: no target is eligible."""
+        route = self.route_for(model)
+        health = self.health.get(route.name) if self.health else None
+        if not health:
+            return route.targets[0]
+        order = candidates(route.targets, health).order
+        return order[0] if order else None
+
     def add_probe_route(self, route: ModelRoute) -> None:
         """A route a canary probe of `route.targets[0]` takes (named by that target's key)."""
         self.probe_routes[route.name] = route

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from seawall._types import ChatRequest, Priority
 from seawall.errors import InvalidRequest
+from seawall.ingress._context import cache_directives, read_context
 from seawall.resilience import parse_client_timeout, parse_stream_deadline
 
 #: Client headers a trace keeps (an allow-list: never credentials).
@@ -31,6 +32,9 @@ TRACE_HEADERS = frozenset(
         "traceparent",
         "tracestate",
         "x-seawall-conversation-id",  # the client's conversation: `gen_ai.conversation.id` in spans
+        "x-seawall-state-version",
+        "x-seawall-context-snapshot",
+        "cache-control",
     }
 )
 
@@ -43,9 +47,18 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def apply_controls(request: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
-    """Set the request's priority, hedge safety and deadlines from the client's headers (in place)."""
+    """Set the request's priority, hedge safety, deadlines, context reference and cache directives
+    from the client's headers and the body's `seawall` object (in place; the object is removed)."""
+    native = request.native_body
+    if native is not None:
+        request.context = read_context(native, headers)
+        request.body.pop("seawall", None)  # the canonical copy of the body may carry it too
+    else:
+        request.context = read_context(request.body, headers)
     if not headers:
         return request
+    if "cache-control" in headers:
+        request.no_cache, request.no_store = cache_directives(headers)
     value = headers.get("x-seawall-priority")
     if value is not None:
         try:

@@ -148,7 +148,7 @@ def parse_openai_request(body: Any, headers: Mapping[str, str] | None = None) ->
                 param="response_format.type",
             )
     request = ChatRequest(body=body, model=model, stream=stream, ingress=Dialect.OPENAI)
-    return apply_controls(request, headers) if headers else request
+    return apply_controls(request, headers or {})
 
 
 __all__ = ["JSONDict", "parse_openai_request"]

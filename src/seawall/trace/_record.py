@@ -26,6 +26,7 @@ from seawall.trace._schema import (
     AnyEvent,
     Attempt,
     Capture,
+    ContextNote,
     ErrorInfo,
     RequestPart,
     ResponsePart,
@@ -71,6 +72,7 @@ class Trace:
         "attempts",
         "committed_ms",
         "config_hash",
+        "context",
         "events",
         "id",
         "ingress",
@@ -104,6 +106,8 @@ class Trace:
         self._clock = clock
         self.reading = reading
         self.config_hash = config_hash
+        self.context: ContextNote | None = None
+        """The conversation state, snapshot and cache decision (set by the gateway when it has any)."""
         self.id = trace_id
         self.t0 = clock.now()
         self.ts = clock.wall()
@@ -248,6 +252,8 @@ class Trace:
             response,
             self.config_hash,
             None if (r := self.reading) is None else Capture(tuple(r.now), tuple(r.wall), tuple(r.draws)),
+            None,
+            self.context,
         )
 
     def _same_as_answer(self, body: bytes) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from seawall.trace._schema import Attempt, Text, TraceRecord
+from seawall.trace._schema import Attempt, ContextNote, Text, TraceRecord
 from seawall.trace._text import conversation_id, sse_data, stream_parts
 from seawall.trace._timeline import timeline
 
@@ -82,6 +82,9 @@ def render_trace(rec: TraceRecord) -> str:
         lines.append(f"  response: {_short(resp.body)}")
     if rec.answered_by:
         lines.append(f"  answered by {rec.answered_by}")
+    context = rec.context
+    if context is not None:
+        lines.extend(_context_lines(context))
     quality = rec.quality
     if quality is not None:
         probe = quality.probe
@@ -98,6 +101,28 @@ def render_trace(rec: TraceRecord) -> str:
     lines.append("  timeline (since arrival):")
     lines.extend(f"  {line}" for line in timeline(rec))
     return "\n".join(lines)
+
+
+def _context_lines(c: ContextNote) -> list[str]:
+    out = []
+    if c.conversation is not None or c.snapshot is not None:
+        state = f"conversation {c.conversation}" if c.conversation is not None else "no conversation"
+        if c.version is not None:
+            state += f" version {c.version}"
+        snapshot = c.snapshot or "none"
+        binding = f"; binding: {c.binding}" if c.binding else ""
+        if c.bound_snapshot:
+            binding += f" (bound to {c.bound_snapshot})"
+        if c.newest_version is not None:
+            binding += f" (newest version seen: {c.newest_version})"
+        out.append(f"  context: {state}, snapshot {snapshot}{binding}")
+    if c.cache is not None:
+        why = f" ({c.cache_reason})" if c.cache_reason else ""
+        stored = ", answer stored" if c.cache_stored else ""
+        out.append(f"  cache: {c.cache}{why}{stored}" + (f", key {c.cache_key}" if c.cache_key else ""))
+        for part, value in (c.cache_parts or {}).items():
+            out.append(f"    {part}: {value}")
+    return out
 
 
 __all__ = ["answer_text", "render_trace", "sse_data"]

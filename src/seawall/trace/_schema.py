@@ -315,6 +315,25 @@ class QualityNote(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     events: tuple[QualityEvent, ...] = ()
 
 
+class ContextNote(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """The request's context and cache decision (docs/context.md, docs/cache.md): the conversation
+    state and snapshot it named, what binding them concluded (`bound`, `same`, `conflict`,
+    `stale`, with the snapshot already bound or the newest version seen), and the cache's decision
+    (`hit`, `miss`, `bypass`, `uncacheable`) with the parts of its key — never another request's body."""
+
+    conversation: str | None = None
+    version: int | None = None
+    snapshot: str | None = None
+    binding: str | None = None
+    bound_snapshot: str | None = None
+    newest_version: int | None = None
+    cache: str | None = None
+    cache_reason: str | None = None
+    cache_key: str | None = None
+    cache_parts: dict[str, str | None] | None = None
+    cache_stored: bool = False
+
+
 class TraceRecord(msgspec.Struct, frozen=True, gc=False):
     """Everything recorded about one request. (Fields without a default come first, so the
     collector can build it positionally on the hot path; `schema_version` closes the record.)"""
@@ -342,6 +361,8 @@ class TraceRecord(msgspec.Struct, frozen=True, gc=False):
     capture: Capture | None = None
     quality: QualityNote | None = None
     """Canary probes and quality conclusions (docs/quality.md); None for ordinary traffic."""
+    context: ContextNote | None = None
+    """Conversation state, context snapshot and cache decision; None when none applied."""
     schema_version: int = SCHEMA_VERSION
 
 
@@ -384,6 +405,7 @@ __all__ = [
     "BreakerChanged",
     "Capture",
     "ClientDisconnected",
+    "ContextNote",
     "Demoted",
     "ErrorInfo",
     "Event",

@@ -184,3 +184,12 @@ async def test_a_weighted_tier_draws_each_requests_order() -> None:
         assert trace.route is not None and trace.route.targets[0] == target.key  # the trace has the draw
         firsts.add(target)
     assert firsts == {east, west}
+
+
+async def test_first_choice_applies_health_without_drawing() -> None:
+    engine, _seen, _clock, _slept = build(["from a"])
+    assert engine.first_choice("m") == A
+    engine.health = {"m": {A.key: TargetHealth("failing", "wrong answers")}}
+    assert engine.first_choice("m") == B
+    engine.health = {"m": {A.key: TargetHealth("degraded", "slow"), B.key: TargetHealth("failing", "down")}}
+    assert engine.first_choice("m") == A  # B excluded, A demoted: still A first

@@ -113,3 +113,24 @@ def test_a_probe_shows_its_verdict_and_what_quality_concluded() -> None:
     )
     assert "quality transition at alpha/a: healthy -> degraded (CUSUM 12.3 >= 12)" in out
     assert "canary probe" not in render_trace(record())
+
+
+def test_the_context_and_cache_decision_are_shown() -> None:
+    from msgspec.structs import replace
+
+    from seawall.trace._schema import ContextNote
+
+    note = ContextNote(
+        conversation="c-1",
+        version=3,
+        snapshot="sha256:" + "ab" * 32,
+        binding="conflict",
+        bound_snapshot="sha256:" + "cd" * 32,
+        cache="miss",
+        cache_key="k1",
+        cache_parts={"target": "alpha/a"},
+    )
+    out = render_trace(replace(record(), context=note))
+    assert f"context: conversation c-1 version 3, snapshot sha256:{'ab' * 32}; binding: conflict" in out
+    assert f"(bound to sha256:{'cd' * 32})" in out
+    assert "cache: miss, key k1" in out and "    target: alpha/a" in out
