@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from seawall import _capture
 from seawall._types import ChatRequest, Completion, JSONDict
+from seawall.cache import completion_from_chunks
 from seawall.errors import SeawallError
 from seawall.ingress import IngressDialect, StreamEncoder, error_headers
 from seawall.trace import Trace
 from seawall.trace._schema import ClientDisconnected, TraceRecord
 
 if TYPE_CHECKING:
+    from seawall._cache import CacheService, Lookup
     from seawall.engine import Engine, StreamHandle
 
 Headers = list[tuple[bytes, bytes]]
@@ -44,10 +46,12 @@ class Exchange:
     """One request, from its parsed form (or the error that rejected it) to its recorded trace."""
 
     __slots__ = (
+        "_cache",
         "_capture_token",
         "_done",
         "_engine",
         "_record",
+        "cache_lookup",
         "completion",
         "dialect",
         "error",
@@ -65,8 +69,12 @@ class Exchange:
         *,
         error: SeawallError | None = None,
         capture_token: contextvars.Token[_capture.Reading | None] | None = None,
+        cache: CacheService | None = None,
     ) -> None:
         self._engine = engine
+        self._cache = cache
+        self.cache_lookup: Lookup | None = None
+        """The response cache's decision, for a model that is cached."""
         self._capture_token = capture_token
         self._record = record
         self.dialect = dialect
@@ -95,7 +103,20 @@ class Exchange:
         if trace.answered_by:
             headers.append((b"x-seawall-target", trace.answered_by.encode()))
         headers.append((b"x-seawall-attempts", str(trace.attempt_count).encode()))
+        found = self.cache_lookup
+        if found is not None:
+            headers.append(
+                (b"x-seawall-cache", b"bypass" if found.result == "uncacheable" else found.result.encode())
+            )
         return headers
+
+    async def _cached(self, request: ChatRequest) -> Lookup | None:
+        """The cache's decision for a request of a cached model (None: the model is not cached)."""
+        cache = self._cache
+        if cache is None or not cache.applies(request):
+            return None
+        found = self.cache_lookup = await cache.lookup(request, self.trace)
+        return found
 
     # -- endings -------------------------------------------------------------------------------------
     def fail(self, exc: SeawallError) -> Reply:
@@ -118,8 +139,16 @@ class Exchange:
         if self.error is not None:
             return self.fail(self.error)
         engine, request = self._ready()
+        found = None if self._cache is None else await self._cached(request)
         try:
-            completion, _target = await engine.complete(request, self.trace)
+            if found is not None and found.entry is not None:  # a hit: the stored answer, in this dialect
+                assert self._cache is not None
+                completion = Completion(self._cache.completion_of(found.entry), found.entry.body)
+            else:
+                completion, _target = await engine.complete(request, self.trace)
+                if found is not None and found.store:
+                    assert self._cache is not None
+                    await self._cache.store(found, self.trace, completion.body, completion.raw)
             body = self.dialect.encode_answer(request, completion)
         except SeawallError as exc:
             return self.fail(exc)
@@ -137,6 +166,11 @@ class Exchange:
         if self.error is not None:
             return self.fail(self.error)
         engine, request = self._ready()
+        found = None if self._cache is None else await self._cached(request)
+        if found is not None and found.entry is not None:  # a hit: the stored answer as a stream
+            assert self._cache is not None
+            cached = self._cache.stream_of(found.entry, request.include_usage)
+            return Relay(self, cached, self.dialect.stream_encoder(request))  # type: ignore[arg-type]
         try:
             handle = await engine.open_stream(request, self.trace)
         except SeawallError as exc:
@@ -144,7 +178,10 @@ class Exchange:
         except asyncio.CancelledError:
             self.gone()
             raise
-        return Relay(self, handle, self.dialect.stream_encoder(request))
+        relay = Relay(self, handle, self.dialect.stream_encoder(request))
+        if found is not None and found.store:
+            relay.collected = []
+        return relay
 
 
 class Relay:
@@ -157,7 +194,7 @@ class Relay:
     `abandon()` (the client left) ends it; both record the trace, and both are idempotent.
     """
 
-    __slots__ = ("_encoder", "_ex", "_handle", "_pending", "error", "headers")
+    __slots__ = ("_encoder", "_ex", "_handle", "_pending", "collected", "error", "headers")
 
     def __init__(self, exchange: Exchange, handle: StreamHandle, encoder: StreamEncoder) -> None:
         self._ex = exchange
@@ -166,15 +203,20 @@ class Relay:
         self._pending: list[bytes] = []
         self.error: SeawallError | None = None
         self.headers = exchange.trace_headers()
+        self.collected: list[JSONDict] | None = None
+        """The stream's canonical chunks, kept when its answer may be stored in the response cache."""
 
     async def pump(self, write: Write) -> None:
         """Relay the stream through `write`, one write per upstream read."""
         encode = self._encoder.encode
         pending = self._pending
         sent = self._ex.trace.sent
+        collected = self.collected
         first = True  # until a content event is out, content goes at once
         try:
             async for chunk in self._handle:
+                if collected is not None and chunk.data:
+                    collected.append(chunk.data)
                 out = encode(chunk)
                 if out:
                     pending.append(out)
@@ -197,9 +239,12 @@ class Relay:
         sent = self._ex.trace.sent
         request = self._ex.request
         include_usage = request is not None and request.include_usage
+        collected = self.collected
         first = True
         try:
             async for chunk in self._handle:
+                if collected is not None and chunk.data:
+                    collected.append(chunk.data)
                 out = encode(chunk)
                 if out:
                     pending.append(out)
@@ -226,6 +271,8 @@ class Relay:
         ex = self._ex
         if ex._done:
             return b""
+        if self.collected is not None and self.error is None:
+            await self._keep(ex)
         held = b"".join(self._pending)
         self._pending.clear()
         error = self.error
@@ -242,6 +289,15 @@ class Relay:
             )
         )
         return final
+
+    async def _keep(self, ex: Exchange) -> None:
+        """A stream that ended cleanly: its answer, reassembled, goes into the response cache."""
+        found, cache = ex.cache_lookup, ex._cache
+        assert self.collected is not None
+        completion = completion_from_chunks(self.collected)
+        self.collected = None
+        if completion is not None and found is not None and cache is not None:
+            await cache.store(found, ex.trace, completion, None)
 
     async def abandon(self) -> None:
         """The client left mid-stream: stop the upstream and record what it was sent."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from seawall import _capture
+from seawall._cache import CacheService
 from seawall._capture import CapturingClock, CapturingRandom
 from seawall._clock import Clock, IdSource, MonotonicClock, RandomIds
 from seawall._exchange import Exchange, Relay
@@ -104,6 +105,7 @@ class Gateway:
         self.otlp: OtlpExporter | None = None
         self.metrics = Metrics()
         self.quality: QualityService | None = None
+        self.cache: CacheService | None = None
         self._probing = probing
         self.started = False
         self._lock = asyncio.Lock()
@@ -172,6 +174,11 @@ class Gateway:
                 self, self.engine, clock=self.clock, rng=random.Random(self.rng.getrandbits(64))
             )
             self.metrics.quality_state = self.quality.metrics
+            if any(m.cache is not None for m in self.config.models):  # opt-in per model
+                self.cache = CacheService(
+                    self.config, self.engine, self.quality.identity_of, clock=self.clock
+                )
+                self.metrics.cache_state = self.cache.metrics
             self.config_hash, self._config_json = config_fingerprint(self.config)
             store = open_store(self.config.traces.store)
             if store is not None:  # the config every trace names, stored once per hash, before serving
@@ -280,7 +287,9 @@ class Gateway:
         ref = request.context
         if ref is not None:  # what the client named, in its trace (the binding's verdict is added later)
             trace.context = ContextNote(ref.conversation, ref.version, ref.snapshot)
-        return Exchange(self._engine(), finish, dialect, trace, request, capture_token=token)
+        return Exchange(
+            self._engine(), finish, dialect, trace, request, capture_token=token, cache=self.cache
+        )
 
     def _trace(
         self,

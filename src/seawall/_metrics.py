@@ -56,6 +56,7 @@ class Metrics:
         self.otlp_state: Callable[[], dict[str, int]] | None = None
         self.retention_state: Callable[[], dict[str, int]] | None = None
         self.quality_state: Callable[[], dict[str, Any]] | None = None
+        self.cache_state: Callable[[], dict[str, Any]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -177,6 +178,8 @@ class Metrics:
 
         if self.quality_state is not None:
             yield from _quality_families(self.quality_state())
+        if self.cache_state is not None:
+            yield from _cache_families(self.cache_state())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -231,3 +234,28 @@ def _quality_families(q: dict[str, Any]) -> Iterator[Any]:
         for outcome in ("processed", "capped", "skipped", "dropped", "errors"):
             feed.add_metric([outcome], online.get(outcome, 0))
         yield feed
+
+
+def _cache_families(c: dict[str, Any]) -> Iterator[Any]:
+    """The response cache (docs/cache.md): decisions per model, what it holds, what it evicted."""
+    decisions = CounterMetricFamily(
+        "seawall_cache_requests",
+        "Requests of cached models by the cache's decision (hit, miss, bypass, uncacheable)",
+        labels=["model", "result"],
+    )
+    for (model, result), n in sorted(c["requests"].items()):
+        decisions.add_metric([model, result], n)
+    yield decisions
+    yield CounterMetricFamily(
+        "seawall_cache_stored", "Answers stored in the response cache", value=c["stored"]
+    )
+    backend = c["backend"]
+    yield GaugeMetricFamily(
+        "seawall_cache_entries", "Answers the response cache holds", value=backend.get("entries", 0)
+    )
+    yield GaugeMetricFamily(
+        "seawall_cache_bytes", "Bytes the response cache holds", value=backend.get("bytes", 0)
+    )
+    yield CounterMetricFamily(
+        "seawall_cache_evictions", "Entries evicted by the cache's bounds", value=backend.get("evictions", 0)
+    )
