@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import glob
 import http.client
+import itertools
 import json
 import os
 import re
@@ -64,13 +65,19 @@ def wait_ready(port: int, path: str, timeout: float) -> None:
     raise SystemExit(f"nothing answered on port {port} within {timeout:.0f} s")
 
 
-def send(conn: http.client.HTTPConnection, n: int, stream: bool) -> None:
+_SERIAL = itertools.count()
+
+
+def send(conn: http.client.HTTPConnection, n: int, stream: bool, *, unique: bool = False) -> None:
     body = BODY
     if stream:
         body = BODY[:-1] + b', "stream": true, "stream_options": {"include_usage": true}}'
     headers = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
     for _ in range(n):
-        conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+        sent = body
+        if unique:  # every request different (a response cache misses every time)
+            sent = body.replace(b"foxes.", b"foxes " + str(next(_SERIAL)).encode() + b".", 1)
+        conn.request("POST", "/v1/chat/completions", body=sent, headers=headers)
         response = conn.getresponse()
         response.read()
         if response.status != 200:
@@ -91,6 +98,7 @@ def main() -> None:
         "--seawall", default=shutil.which("seawall") or str(Path(sys.executable).parent / "seawall")
     )
     p.add_argument("--config", default=str(HERE / "seawall" / "bench.yaml"))
+    p.add_argument("--unique", action="store_true", help="make every request different (cache misses)")
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--stream", action="store_true", help="streamed requests (SSE)")
@@ -168,11 +176,11 @@ def main() -> None:
         wait_ready(up_port, "/health", 30)
         wait_ready(gw_port, "/health/ready", 300)
         conn = http.client.HTTPConnection("127.0.0.1", gw_port, timeout=120)
-        send(conn, args.warmup, args.stream)
+        send(conn, args.warmup, args.stream, unique=args.unique)
         conn.request("GET", "/admin/traces?limit=1")
         conn.getresponse().read()
         subprocess.run(["callgrind_control", "--zero", str(server.pid)], check=True, capture_output=True)
-        send(conn, args.requests, args.stream)
+        send(conn, args.requests, args.stream, unique=args.unique)
         conn.request("GET", "/admin/traces?limit=1")  # the writer thread's work for them counts too
         conn.getresponse().read()
         subprocess.run(["callgrind_control", "--dump", str(server.pid)], check=True, capture_output=True)

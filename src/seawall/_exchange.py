@@ -28,6 +28,7 @@ from seawall.trace._schema import ClientDisconnected, TraceRecord
 
 if TYPE_CHECKING:
     from seawall._cache import CacheService, Lookup
+    from seawall._context import ContextService
     from seawall.engine import Engine, StreamHandle
 
 Headers = list[tuple[bytes, bytes]]
@@ -48,6 +49,7 @@ class Exchange:
     __slots__ = (
         "_cache",
         "_capture_token",
+        "_context",
         "_done",
         "_engine",
         "_record",
@@ -70,9 +72,11 @@ class Exchange:
         error: SeawallError | None = None,
         capture_token: contextvars.Token[_capture.Reading | None] | None = None,
         cache: CacheService | None = None,
+        context: ContextService | None = None,
     ) -> None:
         self._engine = engine
         self._cache = cache
+        self._context = context
         self.cache_lookup: Lookup | None = None
         """The response cache's decision, for a model that is cached."""
         self._capture_token = capture_token
@@ -139,8 +143,10 @@ class Exchange:
         if self.error is not None:
             return self.fail(self.error)
         engine, request = self._ready()
-        found = None if self._cache is None else await self._cached(request)
         try:
+            if request.context is not None and self._context is not None:
+                await self._context.check(request, self.trace)  # 400 unknown snapshot, 409 conflict
+            found = None if self._cache is None else await self._cached(request)
             if found is not None and found.entry is not None:  # a hit: the stored answer, in this dialect
                 assert self._cache is not None
                 completion = Completion(self._cache.completion_of(found.entry), found.entry.body)
@@ -166,6 +172,11 @@ class Exchange:
         if self.error is not None:
             return self.fail(self.error)
         engine, request = self._ready()
+        if request.context is not None and self._context is not None:
+            try:
+                await self._context.check(request, self.trace)  # 400 unknown snapshot, 409 conflict
+            except SeawallError as exc:
+                return self.fail(exc)
         found = None if self._cache is None else await self._cached(request)
         if found is not None and found.entry is not None:  # a hit: the stored answer as a stream
             assert self._cache is not None

@@ -22,6 +22,7 @@ from seawall import _capture
 from seawall._cache import CacheService
 from seawall._capture import CapturingClock, CapturingRandom
 from seawall._clock import Clock, IdSource, MonotonicClock, RandomIds
+from seawall._context import ContextService
 from seawall._exchange import Exchange, Relay
 from seawall._metrics import Metrics
 from seawall._quality import QualityService, probe_routes
@@ -106,6 +107,7 @@ class Gateway:
         self.metrics = Metrics()
         self.quality: QualityService | None = None
         self.cache: CacheService | None = None
+        self.context: ContextService | None = None
         self._probing = probing
         self.started = False
         self._lock = asyncio.Lock()
@@ -174,6 +176,8 @@ class Gateway:
                 self, self.engine, clock=self.clock, rng=random.Random(self.rng.getrandbits(64))
             )
             self.metrics.quality_state = self.quality.metrics
+            self.context = ContextService(self.config, clock=self.clock)
+            self.metrics.context_state = self.context.metrics
             if any(m.cache is not None for m in self.config.models):  # opt-in per model
                 self.cache = CacheService(
                     self.config, self.engine, self.quality.identity_of, clock=self.clock
@@ -241,6 +245,9 @@ class Gateway:
                 self.otlp = None
             if self.engine is not None:
                 await self.engine.state.aclose()
+            if self.context is not None:
+                self.context.close()
+                self.context = None
             for provider in self.providers.values():
                 await provider.aclose()
             for sim in self._simulators:
@@ -288,7 +295,14 @@ class Gateway:
         if ref is not None:  # what the client named, in its trace (the binding's verdict is added later)
             trace.context = ContextNote(ref.conversation, ref.version, ref.snapshot)
         return Exchange(
-            self._engine(), finish, dialect, trace, request, capture_token=token, cache=self.cache
+            self._engine(),
+            finish,
+            dialect,
+            trace,
+            request,
+            capture_token=token,
+            cache=self.cache,
+            context=self.context,
         )
 
     def _trace(
@@ -339,6 +353,24 @@ class Gateway:
         otlp = self.otlp
         if otlp is not None:
             otlp.submit(record)
+
+    # -- context snapshots (docs/context.md) ----------------------------------------------------------
+    async def put_snapshot(self, snapshot: Mapping[str, Any] | bytes) -> str:
+        """Store a retrieval snapshot (a JSON object with a `documents` list); its content hash
+        (`sha256:<hex>`), the same for the same content. Raises the 4xx `SeawallError`s."""
+        raw = snapshot if isinstance(snapshot, bytes) else orjson.dumps(snapshot)
+        digest, _created = await self._contexts().put(raw)
+        return digest
+
+    async def get_snapshot(self, digest: str) -> Any:
+        """A stored snapshot by its hash, as JSON data (None: not stored, or expired)."""
+        found = await self._contexts().get(digest)
+        return None if found is None else orjson.loads(found)
+
+    def _contexts(self) -> ContextService:
+        if self.context is None:
+            raise RuntimeError("the gateway is not started: use `async with Gateway.from_config(...)`")
+        return self.context
 
     # -- library API -------------------------------------------------------------------------------
     async def chat(self, **body: Any) -> Any:

@@ -57,6 +57,7 @@ class Metrics:
         self.retention_state: Callable[[], dict[str, int]] | None = None
         self.quality_state: Callable[[], dict[str, Any]] | None = None
         self.cache_state: Callable[[], dict[str, Any]] | None = None
+        self.context_state: Callable[[], dict[str, Any]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -180,6 +181,8 @@ class Metrics:
             yield from _quality_families(self.quality_state())
         if self.cache_state is not None:
             yield from _cache_families(self.cache_state())
+        if self.context_state is not None:
+            yield from _context_families(self.context_state())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -258,4 +261,21 @@ def _cache_families(c: dict[str, Any]) -> Iterator[Any]:
     )
     yield CounterMetricFamily(
         "seawall_cache_evictions", "Entries evicted by the cache's bounds", value=backend.get("evictions", 0)
+    )
+
+
+def _context_families(c: dict[str, Any]) -> Iterator[Any]:
+    """Context consistency (docs/context.md): binding outcomes, conflicts, stale reads, snapshots."""
+    outcomes = CounterMetricFamily(
+        "seawall_context_requests",
+        "Requests naming a context, by outcome (bound, same, read, unbound, conflict, stale, "
+        "unknown_snapshot)",
+        labels=["model", "outcome"],
+    )
+    for (model, outcome), n in sorted(c["requests"].items()):
+        outcomes.add_metric([model, outcome], n)
+    yield outcomes
+    yield GaugeMetricFamily("seawall_context_snapshots", "Retrieval snapshots stored", value=c["snapshots"])
+    yield GaugeMetricFamily(
+        "seawall_context_snapshot_bytes", "Bytes of stored snapshots", value=c["snapshot_bytes"]
     )

@@ -17,8 +17,6 @@ from tests.integration._procs import GatewayProc, Sim
 
 pytestmark = pytest.mark.integration
 
-H1 = "sha256:" + "1" * 64
-H2 = "sha256:" + "2" * 64
 ASK = [{"role": "user", "content": "What is 17 + 25?"}]
 
 
@@ -58,14 +56,16 @@ async def ask(
 
 async def test_same_request_hits_and_every_part_of_the_key_can_miss(tmp_path: Path) -> None:
     async with seawall.Gateway.from_config(cached_config(tmp_path)) as gw:
+        h1 = await gw.put_snapshot({"documents": [{"id": "a", "content": "one"}]})
+        h2 = await gw.put_snapshot({"documents": [{"id": "a", "content": "two"}]})
         assert (await ask(gw))[0] == "miss"
         status, answer = await ask(gw)
         assert status == "hit" and answer["model"] == "alpha-model"
         assert (await ask(gw, temperature=0.5))[0] == "miss"  # another parameter
         assert (await ask(gw, temperature=1))[0] == "hit"  # the documented default: the same request
-        assert (await ask(gw, {"x-seawall-context-snapshot": H1}))[0] == "miss"  # another context
-        assert (await ask(gw, {"x-seawall-context-snapshot": H1}))[0] == "hit"
-        assert (await ask(gw, {"x-seawall-context-snapshot": H2}))[0] == "miss"
+        assert (await ask(gw, {"x-seawall-context-snapshot": h1}))[0] == "miss"  # another context
+        assert (await ask(gw, {"x-seawall-context-snapshot": h1}))[0] == "hit"
+        assert (await ask(gw, {"x-seawall-context-snapshot": h2}))[0] == "miss"
         assert (await ask(gw, {"cache-control": "no-cache"}))[0] == "bypass"
         assert (await ask(gw, n=2))[0] == "bypass"  # n > 1 is never cached
         import orjson

@@ -209,7 +209,7 @@ async def test_a_switched_fingerprint_is_an_identity_change_that_runs_a_battery(
         records = [store.get(s.id) for s in store.list(limit=5000)]
     finally:
         store.close()
-    noted = [r for r in records if r is not None and r.quality is not None and r.quality.probe is None]
+    noted = [r for r in records if r is not None and r.quality is not None]  # a probe's or the client's
     assert any(e.kind == "identity" for r in noted for e in r.quality.events)  # type: ignore[union-attr]
     battery_probes = [r for r in records if r and r.quality and r.quality.probe and r.quality.probe.battery]
     assert battery_probes
@@ -307,6 +307,22 @@ def test_a_served_gateway_moves_sdk_traffic_off_a_degraded_target_and_shows_why(
                     model="chat", messages=[{"role": "user", "content": "hi"}]
                 )
                 assert answer.model == "beta-model"
+
+            # an operator accepts the change: the baseline is learned again, traffic comes back meanwhile
+            rewarmed = http_json("POST", gw.url + "/admin/quality", {"target": ALPHA, "action": "rewarm"})
+            assert rewarmed["quality"]["state"] in ("warming_up", "healthy")
+            answer = client.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": "hi"}]
+            )
+            assert answer.model == "alpha-model"
+            for bad, status in (
+                ({"target": "nobody/x", "action": "reset"}, 404),
+                ({"target": ALPHA, "action": "x"}, 400),
+            ):
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    http_json("POST", gw.url + "/admin/quality", bad)
+                with refused.value as error:
+                    assert error.code == status and "error" in json.loads(error.read())
         finally:
             client.close()
             gw.stop()

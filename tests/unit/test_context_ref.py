@@ -107,6 +107,7 @@ async def test_the_trace_records_the_reference_and_the_upstream_never_sees_it(tm
     }
     kept: list[Any] = []
     async with seawall.Gateway.from_config(cfg) as gw:
+        stored = await gw.put_snapshot({"documents": [{"id": "d", "content": "x"}]})
         body = orjson.dumps(
             {
                 "model": "m",
@@ -114,10 +115,13 @@ async def test_the_trace_records_the_reference_and_the_upstream_never_sees_it(tm
                 "seawall": {"conversation_id": "c-9"},
             }
         )
-        exchange = gw.exchange(OPENAI, body, {"x-seawall-context-snapshot": H}, record=kept.append)
+        exchange = gw.exchange(OPENAI, body, {"x-seawall-context-snapshot": stored}, record=kept.append)
         await exchange.complete()
+        unknown = gw.exchange(OPENAI, body, {"x-seawall-context-snapshot": H}, record=kept.append)
+        reply = await unknown.complete()
+        assert reply.status == 400 and b"unknown_snapshot" in reply.body  # a hash the store does not hold
     record = kept[0]
     assert record.context is not None
-    assert (record.context.conversation, record.context.snapshot) == ("c-9", H)
+    assert (record.context.conversation, record.context.snapshot) == ("c-9", stored)
     sent = orjson.loads(record.attempts[0].request_body)
     assert "seawall" not in sent

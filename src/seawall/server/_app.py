@@ -19,8 +19,10 @@ from collections.abc import Awaitable, Callable
 import msgspec
 import orjson
 
+from seawall._context import ContextService
 from seawall._exchange import Relay
 from seawall._gateway import Gateway
+from seawall.context import parse_hash
 from seawall.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -52,6 +54,9 @@ log = logging.getLogger("seawall.server")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+SNAPSHOTS = "/v1/context/snapshots/"
+
+
 class SeawallApp:
     """ASGI app. `lifespan` starts and stops the gateway."""
 
@@ -71,6 +76,7 @@ class SeawallApp:
             ("GET", "/metrics"): self.metrics,
             ("GET", "/admin/targets"): self.admin_targets,
             ("POST", "/admin/quality"): self.admin_quality,
+            ("POST", "/v1/context/snapshots"): self.put_snapshot,
         }
         self._paths = {path for (_method, path) in self._routes}
         token = gateway.config.server.admin_token
@@ -83,6 +89,8 @@ class SeawallApp:
             handler = self._routes.get((scope["method"], path))
             if handler is None and path.startswith("/admin/traces/") and scope["method"] == "GET":
                 handler = self.admin_trace
+            elif handler is None and path.startswith(SNAPSHOTS) and scope["method"] == "GET":
+                handler = self.get_snapshot
             if handler is not None and path.startswith("/admin/") and not self._admin_ok(scope):
                 denied = Unauthorized("Admin API: missing or wrong bearer token (server.admin_token).")
                 await self._error(scope, send, denied)
@@ -230,6 +238,34 @@ class SeawallApp:
 
     async def admin_targets(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond(scope, send, 200, orjson.dumps(self.gateway.resilience_view()), [])
+
+    # -- context snapshots (docs/context.md) ---------------------------------------------------------
+    async def put_snapshot(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Store a retrieval snapshot: 201 `{"hash": "sha256:<hex>", "created": bool}` (the same
+        content gives the same hash); 400 naming the JSON path of what is wrong, 413 when too large."""
+        context = self._context()
+        raw = await read_body(scope, receive, 4 * context.config.max_snapshot_bytes + 1024)
+        digest, created = await context.put(raw)
+        body = orjson.dumps({"hash": digest, "created": created})
+        await respond(scope, send, 201, body, [(b"location", (SNAPSHOTS + digest).encode())])
+
+    async def get_snapshot(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A stored snapshot by its hash (canonical JSON); 400 for a malformed hash, 404 unknown."""
+        digest = scope["path"].removeprefix(SNAPSHOTS)
+        try:
+            parse_hash(digest)
+        except ValueError as exc:
+            raise InvalidRequest(f"Invalid snapshot hash: {exc}", param="hash") from None
+        found = await self._context().get(digest)
+        if found is None:
+            raise NotFound(f"No context snapshot {digest} (never stored, or past its retention).")
+        await respond(scope, send, 200, found, [])
+
+    def _context(self) -> ContextService:
+        context = self.gateway.context
+        if context is None:
+            raise SeawallError("The gateway is not started.")
+        return context
 
     async def admin_quality(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An operator's action on one target's quality detection: `{"target": "provider/model",
