@@ -105,22 +105,30 @@ class CacheService:
         self._note(trace, found)
         return found
 
-    def _note(self, trace: Trace, found: Lookup, *, stored: bool = False) -> None:
+    def _note(self, trace: Trace, found: Lookup) -> None:
         key = found.key
         note = trace.context or ContextNote()
         parts: dict[str, str | None] | None = None
         if key is not None:
-            parts = {k: _text(v) for k, v in key.parts().items()}
-            if found.entry is not None:
-                parts["stored_by"] = found.entry.target
-                parts["age_s"] = f"{max(0.0, self.clock.wall() - found.entry.created):.1f}"
+            identity = key.identity
+            parts = {
+                "version": str(key.version),
+                "request": key.request,
+                "target": key.target,
+                "identity": None if identity is None else f"{identity[0]} {identity[1]}",
+                "snapshot": key.snapshot,
+                "tenant": key.tenant,
+            }
+            entry = found.entry
+            if entry is not None:
+                parts["stored_by"] = entry.target
+                parts["age_s"] = f"{max(0.0, self.clock.wall() - entry.created):.1f}"
         trace.context = msgspec.structs.replace(
             note,
             cache=found.result,
             cache_reason=found.reason,
             cache_key=key.digest if key is not None else None,
             cache_parts=parts,
-            cache_stored=stored,
         )
 
     async def store(self, found: Lookup, trace: Trace, completion: JSONDict, raw: bytes | None) -> bool:
@@ -148,7 +156,8 @@ class CacheService:
         stored = await self.backend.put(under, entry)
         if stored:
             self.stored += 1
-            self._note(trace, found, stored=True)
+            if trace.context is not None:
+                trace.context = msgspec.structs.replace(trace.context, cache_stored=True)
         return stored
 
     @staticmethod
@@ -184,12 +193,6 @@ class CachedStream:
 
     async def aclose(self) -> None:
         return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return orjson.dumps(value).decode()
 
 
 __all__ = ["CacheService", "CachedStream", "Lookup"]

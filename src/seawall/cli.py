@@ -209,11 +209,15 @@ def replay(  # noqa: PLR0917 (click passes every option by name)
     if record is None:
         _fail(f"no trace {trace_id!r} in the store")
         return
+    from seawall.replay._offline import NotReplayable
     from seawall.replay._offline import replay as replay_offline
 
     config = _replay_config(config_path, record, db)
     try:
         result = replay_offline(record, config, stand_in=stand_in)
+    except NotReplayable as exc:
+        _fail(str(exc))
+        return
     except Exception as exc:  # the replay itself broke: a clear message, never a traceback
         _fail(f"replay of {record.id} failed: {type(exc).__name__}: {exc}")
         return

@@ -4,6 +4,9 @@ targets (a fallback's answer) or model identities; streamed hits are valid strea
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +157,18 @@ def test_streamed_hits_are_valid_streams_for_both_sdks(tmp_path: Path) -> None:
             trace_id = json_hit.headers["x-seawall-trace-id"]
             shown = gw.cli("traces", "show", trace_id)
             assert "cache: hit" in shown and "target: alpha/alpha-model" in shown
+            replayed = subprocess.run(
+                [sys.executable, "-m", "seawall.cli", "replay", trace_id, "--store", f"sqlite:///{gw.db}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert replayed.returncode == 2 and "answered from the response cache" in replayed.stderr
+            rows = [
+                json.loads(line) for line in gw.cli("traces", "list", "--json").splitlines() if line.strip()
+            ]
+            first = min(rows, key=lambda row: row["ts"])["id"]  # the first stream: a miss, stored
+            assert gw.cli("replay", first).strip().endswith("identical")
         finally:
             oa.close()
             an.close()

@@ -148,6 +148,14 @@ def test_two_services_two_snapshots_one_state_is_refused_or_flagged(served: Gate
         assert 'seawall_context_requests_total{model="warn",outcome="stale"} 1.0' in metrics
         shown = served.cli("traces", "show", warned.headers["x-seawall-trace-id"])
         assert "binding: conflict" in shown and a in shown
+        refused = served.cli("traces", "list", "--model", "strict", "--status", "409", "--json")
+        refused_id = json.loads(refused.splitlines()[0])["id"]
+        for trace_id in (
+            warned.headers["x-seawall-trace-id"],
+            stale.headers["x-seawall-trace-id"],
+            refused_id,
+        ):
+            assert served.cli("replay", trace_id).strip().endswith("identical")  # the verdict, as recorded
     finally:
         client.close()
 

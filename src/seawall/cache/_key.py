@@ -70,6 +70,8 @@ class CacheKey(msgspec.Struct, frozen=True, gc=False):
     def under(self, target: str, identity: Identity | None) -> CacheKey:
         """The same request, snapshot and tenant under another target and identity: the key an answer
         is stored under when it came from a fallback target, or from a newly seen identity."""
+        if target == self.target and identity == self.identity:
+            return self  # the usual case: the first choice answered, as it was last seen
         return _build(self.request, target, identity, self.snapshot, self.tenant)
 
 

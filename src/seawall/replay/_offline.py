@@ -20,12 +20,14 @@ from typing import Any
 
 import msgspec
 
+from seawall._context import ContextService
 from seawall._exchange import Relay
 from seawall._gateway import Gateway
-from seawall._types import Priority
+from seawall._types import ChatRequest, Priority
 from seawall.config import GatewayConfig
+from seawall.context import UnknownSnapshot
 from seawall.engine import TargetHealth
-from seawall.errors import SeawallError
+from seawall.errors import ContextConflict, SeawallError
 from seawall.ingress import ANTHROPIC, OPENAI, IngressDialect
 from seawall.replay._recorded import (
     RecordedUpstream,
@@ -36,14 +38,20 @@ from seawall.replay._recorded import (
     first_difference,
 )
 from seawall.replay._virtual import VirtualTime, run_virtual
+from seawall.trace import Trace
 from seawall.trace._schema import (
     AttemptCancelled,
     ClientDisconnected,
+    ContextNote,
     Demoted,
     ErrorInfo,
     Skipped,
     TraceRecord,
 )
+
+
+class NotReplayable(ValueError):
+    """The record describes no execution to re-run (e.g. a response-cache hit)."""
 
 
 @dataclass
@@ -75,6 +83,14 @@ class _Rejected(SeawallError):
 
 def replay(record: TraceRecord, config: GatewayConfig, *, stand_in: str = "error") -> ReplayResult:
     """Replay `record` under `config` in this thread (on its own virtual-time loop)."""
+    note = record.context
+    if note is not None and note.cache == "hit":
+        stored_by = (note.cache_parts or {}).get("stored_by")
+        raise NotReplayable(
+            f"trace {record.id} was answered from the response cache (key {note.cache_key}, stored by "
+            f"{stored_by}): no upstream execution ran, so there is nothing to re-run; the bytes the client "
+            "got are in the trace (seawall traces show)"
+        )
     capture = record.capture
     t0 = capture.now[0] if capture and capture.now else 0.0
     time = VirtualTime(t0)
@@ -104,6 +120,9 @@ async def _replay(
     assert gateway.engine is not None
     gateway.engine.record_decisions = True  # its trace is compared, though it is not stored
     gateway.engine.health = _recorded_health(record)  # what quality detection said then
+    if gateway.context is not None:  # what the context check concluded then (no snapshot store here)
+        gateway.context = RecordedContext(record, gateway.context)
+    gateway.cache = None  # a miss re-runs the engine as recorded; a hit is not replayed (NotReplayable)
     try:
         status, body = await _run(gateway, record, records.append, time, t0)
     finally:
@@ -134,6 +153,31 @@ async def _replay(
             f"the client's bytes {'the same' if same else 'different'}"
         )
     return result
+
+
+class RecordedContext(ContextService):
+    """The context check as recorded: the same verdict (400 unknown snapshot, 409 conflict, or the
+    binding noted in the trace), from the record instead of a snapshot store and bindings."""
+
+    def __init__(self, record: TraceRecord, real: ContextService) -> None:
+        self.__dict__.update(real.__dict__)
+        self._recorded = record
+
+    async def check(self, request: ChatRequest, trace: Trace) -> None:
+        record = self._recorded
+        note = record.context
+        error = record.error
+        if error is not None and error.code == "unknown_snapshot":
+            raise UnknownSnapshot(error.message, param="x-seawall-context-snapshot")
+        if note is not None and note.binding is not None:
+            trace.context = msgspec.structs.replace(
+                trace.context or ContextNote(note.conversation, note.version, note.snapshot),
+                binding=note.binding,
+                bound_snapshot=note.bound_snapshot,
+                newest_version=note.newest_version,
+            )
+        if error is not None and error.status == 409 and note is not None and note.binding == "conflict":
+            raise ContextConflict(error.message)
 
 
 def _recorded_health(record: TraceRecord) -> dict[str, dict[str, TargetHealth]]:
