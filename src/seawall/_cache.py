@@ -136,10 +136,11 @@ class CacheService:
         key = found.key
         if not found.store or key is None or trace.answered_by is None:
             return False
-        attempt = next(
-            (a for a in reversed(trace.attempts) if f"{a.provider}/{a.model}" == trace.answered_by), None
-        )
-        if attempt is None:
+        answered = trace.answered_by
+        for attempt in reversed(trace.attempts):  # the answering attempt: the last one, almost always
+            if answered == attempt.provider + "/" + attempt.model:
+                break
+        else:
             return False
         identity = (attempt.response_model, attempt.system_fingerprint)
         under = key.under(trace.answered_by, identity)

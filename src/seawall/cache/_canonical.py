@@ -24,7 +24,7 @@ def canonical_json(value: Any) -> bytes:
         return orjson.dumps(value, option=_OPTIONS)
     except TypeError:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        return text.encode()
+        return text.encode("utf-8", "surrogatepass")  # a lone surrogate (library callers) keeps its own bytes
 
 
 def sha256_hex(data: bytes) -> str:

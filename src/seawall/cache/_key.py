@@ -87,7 +87,10 @@ def _check(target: str, tenant: str, snapshot: str | None) -> None:
 def _build(
     request: str, target: str, identity: Identity | None, snapshot: str | None, tenant: str
 ) -> CacheKey:
-    _check(target, tenant, snapshot)
+    if not (type(target) is str and target and type(tenant) is str and tenant) or (
+        snapshot is not None and not (type(snapshot) is str and snapshot)
+    ):
+        _check(target, tenant, snapshot)  # raises, naming what is wrong
     if identity is not None:
         model, fingerprint = identity  # a list from JSON keys like the tuple; any other length raises
         identity = (model, fingerprint)

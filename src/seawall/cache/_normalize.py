@@ -76,6 +76,8 @@ def _message(message: Any) -> Any:
     """One message with `null` fields dropped and a lone plain-text content part as a string."""
     if not isinstance(message, dict):
         return message
+    if len(message) == 2 and type(message.get("content")) is str and "role" in message:
+        return message  # the usual {role, content: "text"}: already canonical (and never mutated)
     out = {k: v for k, v in message.items() if v is not None}
     content = out.get("content")
     if isinstance(content, list) and len(content) == 1:
@@ -144,10 +146,15 @@ def normalized_request(body: Mapping[str, Any]) -> JSONDict:
     messages = out.get("messages")
     if isinstance(messages, list):
         out["messages"] = [_message(m) for m in messages]
-    _max_tokens(out)
-    _tools(out)
-    _stop(out)
-    _empty_defaults(out)
+    # each rule only when its field is there (most requests have none of them)
+    if "max_tokens" in out:
+        _max_tokens(out)
+    if "tools" in out or "tool_choice" in out:
+        _tools(out)
+    if "stop" in out:
+        _stop(out)
+    if "response_format" in out or "logit_bias" in out or "modalities" in out:
+        _empty_defaults(out)
     return out
 
 
@@ -168,7 +175,7 @@ def cacheable(body: Mapping[str, Any], *, allow_n: bool = False) -> str | None:
         return "n > 1: several samples are drawn afresh unless the model's cache allows n"
     if body.get("logprobs") is True:
         return "logprobs: per-token sampling data is not kept with a cached answer"
-    if _wants_audio(body):
+    if ("audio" in body or "modalities" in body) and _wants_audio(body):
         return "audio output: not kept by the cache"
     if body.get("web_search_options") is not None:
         return "web search: the answer depends on live search results"
