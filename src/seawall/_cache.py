@@ -84,7 +84,7 @@ class CacheService:
                 ref = request.context
                 key = cache_key(
                     normalized=normalized_request(request.body),
-                    target=target.key,
+                    target=target.provider + "/" + target.model,
                     identity=self.identity_of(target.provider, target.model),
                     snapshot=ref.snapshot if ref is not None else None,
                     tenant=ANONYMOUS_TENANT,

@@ -20,9 +20,11 @@ for whichever form asked (`seawall.cache._answer`).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Final
 
 import msgspec
+import orjson
 
 from seawall._types import JSONDict
 from seawall.cache._canonical import canonical_json, sha256_hex
@@ -95,7 +97,11 @@ def _build(
         model, fingerprint = identity  # a list from JSON keys like the tuple; any other length raises
         identity = (model, fingerprint)
     parts: list[Any] = [KEY_VERSION, request, target, identity, snapshot, tenant]
-    return CacheKey(sha256_hex(canonical_json(parts)), request, target, identity, snapshot, tenant)
+    try:  # strings, None and an int: orjson always encodes them (canonical_json's own first step)
+        digest = "sha256:" + hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except TypeError:
+        digest = sha256_hex(canonical_json(parts))
+    return CacheKey(digest, request, target, identity, snapshot, tenant)
 
 
 def request_digest(normalized: JSONDict) -> str:
@@ -113,7 +119,13 @@ def cache_key(
 ) -> CacheKey:
     """The key for a normalised request (`normalized_request`) served by `target`, whose current model
     identity is `identity`, over context `snapshot`, for `tenant` (`ANONYMOUS_TENANT` while auth is off)."""
-    return _build(request_digest(normalized), target, identity, snapshot, tenant)
+    try:  # canonical_json's first step, inline: this runs for every request of a cached model
+        request = (
+            "sha256:" + hashlib.sha256(orjson.dumps(normalized, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        )
+    except TypeError:
+        request = request_digest(normalized)
+    return _build(request, target, identity, snapshot, tenant)
 
 
 __all__ = ["ANONYMOUS_TENANT", "KEY_VERSION", "CacheKey", "Identity", "cache_key", "request_digest"]

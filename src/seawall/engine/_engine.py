@@ -232,7 +232,7 @@ class Engine:
     def first_choice(self, model: str) -> Target | None:
         """The target a request for `model` would try first as things stand (health applied; in a
         tier of several, the first listed: no weighted draw is made). None: no target is eligible."""
-        route = self.route_for(model)
+        route = self.routes.get(model) or self.route_for(model)  # route_for raises for an unknown model
         health = self.health.get(route.name) if self.health else None
         if not health:
             return route.targets[0]
