@@ -20,14 +20,12 @@ for whichever form asked (`seawall.cache._answer`).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Final
 
 import msgspec
-import orjson
 
 from seawall._types import JSONDict
-from seawall.cache._canonical import canonical_json, sha256_hex
+from seawall.cache._canonical import digest
 
 KEY_VERSION: Final = 1
 """The key schema version: bumped whenever a rule of `normalized_request`, the canonical JSON or the
@@ -89,24 +87,17 @@ def _check(target: str, tenant: str, snapshot: str | None) -> None:
 def _build(
     request: str, target: str, identity: Identity | None, snapshot: str | None, tenant: str
 ) -> CacheKey:
-    if not (type(target) is str and target and type(tenant) is str and tenant) or (
-        snapshot is not None and not (type(snapshot) is str and snapshot)
-    ):
-        _check(target, tenant, snapshot)  # raises, naming what is wrong
+    _check(target, tenant, snapshot)
     if identity is not None:
         model, fingerprint = identity  # a list from JSON keys like the tuple; any other length raises
         identity = (model, fingerprint)
     parts: list[Any] = [KEY_VERSION, request, target, identity, snapshot, tenant]
-    try:  # strings, None and an int: orjson always encodes them (canonical_json's own first step)
-        digest = "sha256:" + hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    except TypeError:
-        digest = sha256_hex(canonical_json(parts))
-    return CacheKey(digest, request, target, identity, snapshot, tenant)
+    return CacheKey(digest(parts), request, target, identity, snapshot, tenant)
 
 
 def request_digest(normalized: JSONDict) -> str:
     """`sha256:<hex>` of a normalised request's canonical JSON."""
-    return sha256_hex(canonical_json(normalized))
+    return digest(normalized)
 
 
 def cache_key(
@@ -119,13 +110,7 @@ def cache_key(
 ) -> CacheKey:
     """The key for a normalised request (`normalized_request`) served by `target`, whose current model
     identity is `identity`, over context `snapshot`, for `tenant` (`ANONYMOUS_TENANT` while auth is off)."""
-    try:  # canonical_json's first step, inline: this runs for every request of a cached model
-        request = (
-            "sha256:" + hashlib.sha256(orjson.dumps(normalized, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        )
-    except TypeError:
-        request = request_digest(normalized)
-    return _build(request, target, identity, snapshot, tenant)
+    return _build(digest(normalized), target, identity, snapshot, tenant)
 
 
 __all__ = ["ANONYMOUS_TENANT", "KEY_VERSION", "CacheKey", "Identity", "cache_key", "request_digest"]
