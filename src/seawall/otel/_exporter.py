@@ -40,6 +40,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_contex
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import seawall
+from seawall._drain import wait_handled
 from seawall.config._model import OtlpConfig
 from seawall.otel._mapping import attempt_spans, epoch_ns, parent_carrier, request_name, request_span
 from seawall.trace._schema import TraceRecord
@@ -155,16 +156,14 @@ class OtlpExporter:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until every record accepted so far is exported or given up (tests, shutdown)."""
-        target = self.accepted
-        deadline = time.monotonic() + timeout
-        with self._done:
-            while self.handled < target:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._thread is None:
-                    return False
-                self._wake.set()
-                self._done.wait(left)
-        return True
+        return wait_handled(
+            self._done,
+            self._wake,
+            lambda: self.handled,
+            self.accepted,
+            running=lambda: self._thread is not None,
+            timeout_s=timeout,
+        )
 
     def close(self, timeout: float | None = None) -> None:
         """Export what is queued (for at most `timeout`, default the config's `timeout_s`), then shut

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from seawall._drain import wait_handled
 from seawall.quality._signals import Signals, signals_of
 from seawall.trace._schema import TraceRecord
 
@@ -109,16 +110,14 @@ class OnlineFeed:
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Block until every record queued so far is handled (tests, shutdown); False on timeout."""
-        target = self.submitted
-        deadline = time.monotonic() + timeout_s
-        with self._done:
-            while self.taken < target:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._thread is None:
-                    return False
-                self._wake.set()
-                self._done.wait(left)
-        return True
+        return wait_handled(
+            self._done,
+            self._wake,
+            lambda: self.taken,
+            self.submitted,
+            running=lambda: self._thread is not None,
+            timeout_s=timeout_s,
+        )
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Handle what is queued (for at most `timeout_s`; what is left then is counted dropped),
